@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both (re)build .venv only when
+# pyproject.toml changed, so a second run starts at once.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint venv clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; bpy needs Python 3.11 (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -e ".[render,test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/toolkit render-pole
+	$(BIN)/toolkit train
+	$(BIN)/toolkit augment --n 5000
+	@echo "outputs: data/pole.h5 (renders), runs/latest/ (model, metrics, interpolation grids), data/augmented.h5"
+
+test: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,35 @@
+"""Test helpers: tiny dataset files written through the real writer, and the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.datasets import DatasetSpec, H5Writer
+
+
+def write_dataset(path: Path, n_labels: int = 2, n_views: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """A small turntable-like file: n_labels objects x n_views azimuths, random pixels."""
+    rng = np.random.default_rng(seed)
+    spec = DatasetSpec(
+        image_size=size,
+        param_names=["azimuth_deg"],
+        periods=[360.0],
+        label_names=[f"obj{k}" for k in range(n_labels)],
+        settings={"source": "test", "seed": seed},
+    )
+    writer = H5Writer(path, spec)
+    for label in range(n_labels):
+        images = rng.integers(0, 256, size=(n_views, size, size, 3), dtype=np.uint8)
+        params = (np.arange(n_views, dtype=np.float32) * 360 / n_views)[:, None]
+        writer.append(images, params, np.full(n_views, label))
+    return writer.close()
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed `toolkit` CLI in a subprocess, as a user would."""
+    exe = Path(sys.executable).with_name("toolkit")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)

@@ -1,0 +1,55 @@
+"""Writing files so that no reader ever sees a half-written one, and two jobs never share an output."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from toolkit.errors import UserError
+
+
+def check_writable_dir(path: Path) -> None:
+    """Fail early (before hours of work) when the folder of `path` cannot be created or written."""
+    folder = Path(path).resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {folder}: {e.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"output folder {folder} is not writable; choose another --out")
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a directory; --out needs a file path")
+
+
+@contextlib.contextmanager
+def output_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` for the duration of a job; a second job is refused, not mixed in."""
+    # The lock file stays behind (hidden): unlinking it would let a third job lock a fresh inode.
+    lock_path = Path(path).with_name(f".{Path(path).name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"{path} is being written by another running job; wait for it or pick another --out"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it into place only if the block completes."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}{suffix}-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
