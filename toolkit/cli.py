@@ -71,6 +71,11 @@ def import_coil(
     console.print(f"wrote {path}")
 
 
+# Each area's commands live in their own module and register themselves on `app` when imported.
+# (Imports at the bottom on purpose: those modules import `app` from here.)
+# COMMAND MODULES: add one import line per module below.
+
+
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 1, never a traceback."""
     try:
