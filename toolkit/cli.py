@@ -15,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # reflows docstring paragraphs in --help
     help="Faithful image interpolation and data augmentation with AEAI: render, train, evaluate, augment.",
 )
 
@@ -74,6 +75,7 @@ def import_coil(
 # Each area's commands live in their own module and register themselves on `app` when imported.
 # (Imports at the bottom on purpose: those modules import `app` from here.)
 # COMMAND MODULES: add one import line per module below.
+import toolkit.cli_augment  # noqa: E402, F401
 
 
 def main() -> None:
@@ -91,13 +93,12 @@ def main() -> None:
     except typer.Abort:
         console.print("aborted")
         sys.exit(130)
-    except Exception as e:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(e, click.ClickException):
+    except typer.TyperException as e:  # usage errors: unknown option, bad value, missing argument
+        if hasattr(e, "show"):
             e.show()
-            sys.exit(e.exit_code)
-        raise
+        else:
+            console.print(f"[red]error:[/] {e.format_message()}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+"""Decode latent interpolations of real image pairs into a labelled, provenance-tracked dataset file.
+
+Memory stays flat in `n`: the real images are encoded once, then every batch draws its pairs and alphas
+from its own seeded generator, is decoded, and is appended to the file. The batch's generator depends only
+on (seed, batch index), so an interrupted run resumes at the first unwritten batch and the finished file
+equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toolkit.augment.sampling import AlphaDist, PairMode, candidate_pairs, interpolate_params, sample_alpha
+from toolkit.datasets import DatasetInfo, DatasetSpec, H5Writer
+from toolkit.errors import UserError
+
+
+@dataclass
+class AugmentConfig:
+    """What to generate; every field is recorded in the output file."""
+
+    n: int
+    seed: int = 0
+    batch_size: int = 250
+    pairs: PairMode = PairMode.neighbors
+    max_gap: float = 20.0  # largest parameter difference of a neighbour pair, in the parameters' units
+    alpha: AlphaDist = AlphaDist.uniform
+
+    def validate(self) -> None:
+        if self.n <= 0:
+            raise UserError(f"--n must be a positive number of images, got {self.n}")
+        if self.batch_size <= 0:
+            raise UserError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.max_gap <= 0:
+            raise UserError(f"--max-gap must be positive, got {self.max_gap:g}")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_transform(path: Path):
+    """An albumentations pipeline saved with `albumentations.save` (JSON or YAML)."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # it would otherwise query the network on import
+    import albumentations as A
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such transform file")
+    data_format = "yaml" if path.suffix.lower() in {".yaml", ".yml"} else "json"
+    try:
+        return A.load(str(path), data_format=data_format)
+    except Exception as e:  # albumentations raises many kinds for a bad file
+        raise UserError(f"{path}: not an albumentations pipeline saved with albumentations.save ({e})") from None
+
+
+@torch.inference_mode()
+def encode_rows(model, data: DatasetInfo, rows: np.ndarray, device: torch.device, batch_size: int) -> torch.Tensor:
+    """Latent codes of dataset `rows`, in that order: (len(rows), latent)."""
+    codes = []
+    for start in range(0, len(rows), batch_size):
+        images = torch.from_numpy(data.read_images(rows[start : start + batch_size])).to(device)
+        codes.append(model.encode(images.permute(0, 3, 1, 2).float().div_(255.0)))
+    return torch.cat(codes)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
+    return images.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def generate(
+    model,
+    data: DatasetInfo,
+    rows: np.ndarray,
+    out: Path,
+    cfg: AugmentConfig,
+    provenance: dict,
+    device: torch.device,
+    transform_path: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write `cfg.n` interpolated images between pairs of `rows` of `data` to `out`; returns `out`.
+
+    `model` has `encode`, `decode` and `interpolate` (see `toolkit.aeai.run`). `provenance` (source
+    dataset, checkpoint sha256, method, ...) is stored in the file's settings beside `cfg`.
+    """
+    cfg.validate()
+    rows = np.sort(np.asarray(rows, np.int64))
+    pairs = candidate_pairs(rows, data.params, data.labels, data.periods, cfg.pairs, cfg.max_gap)  # (K, 2) rows
+    transform = load_transform(transform_path) if transform_path else None
+    settings = {
+        **provenance,
+        **{k: str(v) if isinstance(v, PairMode | AlphaDist) else v for k, v in asdict(cfg).items()},
+        "transform": transform_path and Path(transform_path).read_text(),
+        "source_rows": int(len(rows)),
+    }
+    spec = DatasetSpec(
+        image_size=data.image_size,
+        param_names=data.param_names,
+        periods=data.periods.tolist(),
+        label_names=data.label_names,
+        settings=settings,
+        extra_columns=["alpha", "source_index"],
+    )
+    writer = H5Writer(out, spec, resume=True)
+    try:
+        done = writer.rows
+        if progress:
+            progress(done, cfg.n)
+        if done < cfg.n:
+            codes = encode_rows(model, data, rows, device, cfg.batch_size)  # (len(rows), latent)
+        for batch, start in enumerate(range(0, cfg.n, cfg.batch_size)):
+            if start < done:
+                continue
+            size = min(cfg.batch_size, cfg.n - start)
+            rng = np.random.default_rng([cfg.seed, batch])
+            chosen = pairs[rng.integers(0, len(pairs), size=size)]  # (b, 2) dataset rows
+            alpha = sample_alpha(rng, size, cfg.alpha)  # (b,)
+            images = decode_pairs(model, codes, np.searchsorted(rows, chosen), alpha, device)
+            if transform is not None:
+                transform.set_random_seed(cfg.seed * 1_000_003 + batch)
+                images = np.stack([transform(image=image)["image"] for image in images])
+                if images.shape[1:] != (data.image_size, data.image_size, 3) or images.dtype != np.uint8:
+                    raise UserError(
+                        f"{transform_path}: the pipeline turns images into {images.dtype} {images.shape[1:]}; "
+                        f"use transforms that keep uint8 {data.image_size}x{data.image_size}x3"
+                    )
+            params = interpolate_params(data.params[chosen[:, 0]], data.params[chosen[:, 1]], alpha, data.periods)
+            writer.append(images, params, data.labels[chosen[:, 0]], alpha=alpha, source_index=chosen)
+            if progress:
+                progress(start + size, cfg.n)
+    except BaseException:
+        writer.abort(keep=True)  # the .partial stays for the same command to resume
+        raise
+    return writer.close()
+
+
+@torch.inference_mode()
+def decode_pairs(model, codes: torch.Tensor, positions: np.ndarray, alpha: np.ndarray, device) -> np.ndarray:
+    """Decode interpolations between codes[positions[:, 0]] and codes[positions[:, 1]] as uint8 images."""
+    index = torch.from_numpy(positions).to(device)
+    a = torch.from_numpy(alpha).to(device=device, dtype=codes.dtype)
+    z = model.interpolate(codes[index[:, 0]], codes[index[:, 1]], a)  # (b, latent)
+    return to_uint8(model.decode(z))
