@@ -1,0 +1,228 @@
+"""Does augmentation help a downstream model? The same small CNN trained with each kind of extra data.
+
+Task "pole": regress the light direction from the image. Train on a sparse grid (every 4th azimuth, all
+elevations), test on the held-out azimuths; metric: mean angle between predicted and true directions.
+Task "turntable": classify the object from views 30 degrees apart, test on the other views; metric: error
+rate. The interpolation models are trained on the sparse training images only, so no test image reaches
+them. Arms:
+  real         the sparse real images only
+  photometric  + albumentations photometric transforms of the real images (labels unchanged)
+  mixup        + pixel-space cross-dissolves of the same pairs and alphas the latent arms use
+  ae           + decoded latent interpolations of a plain autoencoder
+  aeai         + decoded latent interpolations of AEAI
+Every arm gets the same CNN, the same number of optimisation steps and the same seeds; in arms with extra
+data half of every batch is real and half extra, so the arms differ only in what the extra half holds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from toolkit.augment.sampling import AlphaDist, PairMode, candidate_pairs, interpolate_params, sample_alpha
+from toolkit.datasets import DatasetInfo
+from toolkit.errors import UserError
+
+ARMS = ("real", "photometric", "mixup", "ae", "aeai")
+TASKS = ("pole", "turntable")
+
+
+@dataclass
+class DownstreamConfig:
+    """The benchmark's settings; all recorded in its report."""
+
+    task: str = "pole"
+    arms: list[str] = field(default_factory=lambda: list(ARMS))
+    seeds: int = 3
+    steps: int = 1500  # optimisation steps of the downstream CNN, the same for every arm
+    batch_size: int = 64
+    lr: float = 2e-3
+    n_extra: int = 5000  # extra images per augmented arm
+    max_gap: float = 20.0  # neighbour pairs: one sparse grid step apart (pole: 20 degrees of azimuth)
+    interp_epochs: int = 150  # epochs for the AE and AEAI models trained on the sparse images
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise UserError(f"--task must be one of {', '.join(TASKS)}, got '{self.task}'")
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown or not self.arms:
+            raise UserError(f"--arms must be a comma-separated subset of {','.join(ARMS)}, got {self.arms}")
+        for name in ("seeds", "steps", "batch_size", "n_extra", "interp_epochs"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+
+
+def sparse_split(data: DatasetInfo, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test rows: pole, every 4th azimuth of the grid; turntable, views 30 degrees apart."""
+    if "azimuth_deg" not in data.param_names:
+        raise UserError(f"{data.path}: the downstream tasks need an azimuth_deg parameter")
+    azimuth = data.params[:, data.param_names.index("azimuth_deg")]
+    if task == "pole":
+        if "elevation_deg" not in data.param_names:
+            raise UserError(f"{data.path}: the pole task needs elevation_deg and azimuth_deg (toolkit render-pole)")
+        grid = np.unique(azimuth)
+        train_azimuths = grid[::4]
+        is_train = np.isin(azimuth, train_azimuths)
+    else:
+        is_train = np.isclose(np.mod(azimuth, 30.0), 0.0)
+    train, test = np.flatnonzero(is_train), np.flatnonzero(~is_train)
+    if len(train) < 2 or len(test) < 1:
+        raise UserError(f"{data.path}: too few images for the {task} task's sparse split")
+    return train, test
+
+
+def light_direction(params: np.ndarray, names: list[str]) -> np.ndarray:
+    """Unit vectors (N, 3) of the light at (elevation, azimuth) in degrees."""
+    elevation = np.radians(params[:, names.index("elevation_deg")])
+    azimuth = np.radians(params[:, names.index("azimuth_deg")])
+    return np.stack(
+        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
+    ).astype(np.float32)
+
+
+def angular_error_deg(pred: Tensor, true: Tensor) -> Tensor:
+    """Angle in degrees between predicted (any norm) and true unit directions, per image: (N, 3) -> (N,)."""
+    cos = nn.functional.cosine_similarity(pred, true, dim=1).clamp(-1.0, 1.0)
+    return torch.rad2deg(torch.arccos(cos))
+
+
+class SmallCNN(nn.Module):
+    """The downstream model: four strided conv blocks, global average pooling, a linear head."""
+
+    def __init__(self, outputs: int, width: int = 32) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in (width, width, 2 * width, 2 * width):
+            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            c_in = c
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(c_in, outputs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def _photometric():
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations as A
+
+    return A.Compose(
+        [
+            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.8),
+            A.RandomGamma(gamma_limit=(80, 120), p=0.5),
+            A.HueSaturationValue(hue_shift_limit=5, sat_shift_limit=10, val_shift_limit=10, p=0.5),
+            A.GaussNoise(std_range=(0.01, 0.04), p=0.5),
+        ]
+    )
+
+
+def photometric_images(images: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n photometric variants of randomly chosen real images; returns (images, index of each source)."""
+    rng = np.random.default_rng(seed)
+    pipeline = _photometric()
+    pipeline.set_random_seed(seed)
+    source = rng.integers(0, len(images), size=n)
+    return np.stack([pipeline(image=images[k])["image"] for k in source]), source
+
+
+def mixup_images(
+    data: DatasetInfo, rows: np.ndarray, n: int, seed: int, max_gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n pixel cross-dissolves of neighbour pairs; returns (images uint8, params, labels)."""
+    rng = np.random.default_rng(seed)
+    pairs = candidate_pairs(rows, data.params, data.labels, data.periods, PairMode.neighbors, max_gap)
+    chosen = pairs[rng.integers(0, len(pairs), size=n)]  # (n, 2) dataset rows
+    alpha = sample_alpha(rng, n, AlphaDist.uniform)  # (n,)
+    images = data.read_images(rows).astype(np.float32)  # small: the sparse training images only
+    position = np.searchsorted(rows, chosen)
+    a = alpha[:, None, None, None]
+    mixed = (1 - a) * images[position[:, 0]] + a * images[position[:, 1]]
+    params = interpolate_params(data.params[chosen[:, 0]], data.params[chosen[:, 1]], alpha, data.periods)
+    return np.rint(mixed).astype(np.uint8), params, data.labels[chosen[:, 0]]
+
+
+def _to_tensor(images: np.ndarray) -> Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def targets_for(task: str, params: np.ndarray, labels: np.ndarray, names: list[str]) -> Tensor:
+    """Pole: light directions (N, 3); turntable: class indices (N,)."""
+    if task == "pole":
+        return torch.from_numpy(light_direction(params, names))
+    return torch.from_numpy(labels.astype(np.int64))
+
+
+def train_and_score(
+    task: str,
+    real: tuple[Tensor, Tensor],
+    extra: tuple[Tensor, Tensor] | None,
+    test: tuple[Tensor, Tensor],
+    n_classes: int,
+    cfg: DownstreamConfig,
+    seed: int,
+    progress: Callable[[], None] | None = None,
+) -> float:
+    """Train the CNN for `cfg.steps` steps and return its test score (mean angular error, or error rate %)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    outputs = 3 if task == "pole" else n_classes
+    model = SmallCNN(outputs)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
+    half = cfg.batch_size // 2 if extra is not None else cfg.batch_size
+    model.train()
+    for _ in range(cfg.steps):
+        pick = rng.integers(0, len(real[0]), size=half)
+        x, y = real[0][pick], real[1][pick]
+        if extra is not None:
+            pick = rng.integers(0, len(extra[0]), size=cfg.batch_size - half)
+            x, y = torch.cat([x, extra[0][pick]]), torch.cat([y, extra[1][pick]])
+        out = model(x)
+        loss = nn.functional.mse_loss(out, y) if task == "pole" else nn.functional.cross_entropy(out, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress:
+            progress()
+    model.eval()
+    with torch.inference_mode():
+        out = torch.cat([model(chunk) for chunk in test[0].split(256)])
+    if task == "pole":
+        return float(angular_error_deg(out, test[1]).mean())
+    return float((out.argmax(1) != test[1]).float().mean() * 100)
+
+
+@dataclass
+class ArmResult:
+    arm: str
+    scores: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.scores, ddof=1)) if len(self.scores) > 1 else 0.0
+
+
+def summary_table(results: list[ArmResult], task: str) -> str:
+    """A Markdown table: mean +- std per arm, and the change against real only."""
+    metric = "mean angular error (deg)" if task == "pole" else "test error rate (%)"
+    base = next((r.mean for r in results if r.arm == "real"), None)
+    lines = [f"| arm | {metric} | vs real only | seeds |", "|---|---|---|---|"]
+    for r in results:
+        change = f"{100 * (r.mean - base) / base:+.1f} %" if base else "—"
+        lines.append(f"| {r.arm} | {r.mean:.2f} ± {r.std:.2f} | {change} | {len(r.scores)} |")
+    return "\n".join(lines)
+
+
+def config_dict(cfg: DownstreamConfig) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,83 @@
+"""The downstream benchmark's parts: sparse splits, angular error, mixup labels, and a CNN that learns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit.augment.downstream import (
+    DownstreamConfig,
+    angular_error_deg,
+    light_direction,
+    mixup_images,
+    sparse_split,
+    train_and_score,
+)
+from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
+from toolkit.errors import UserError
+
+
+def pole_like(path: Path, size: int = 32) -> Path:
+    """An 8 x 72 (elevation x azimuth) grid whose images encode the light: a bright dot at the shadow's tip."""
+    spec = DatasetSpec(size, ["elevation_deg", "azimuth_deg"], [0, 360], ["pole"], {"source": "test"})
+    writer = H5Writer(path, spec)
+    for elevation in range(45, 85, 5):
+        azimuth = np.arange(0, 360, 5.0)
+        images = np.full((72, size, size, 3), 200, np.uint8)
+        length = (size / 3) / np.tan(np.radians(elevation))
+        cx = np.clip(np.rint(size / 2 - length * np.cos(np.radians(azimuth))), 0, size - 1).astype(int)
+        cy = np.clip(np.rint(size / 2 - length * np.sin(np.radians(azimuth))), 0, size - 1).astype(int)
+        for k in range(72):
+            images[k, max(cy[k] - 2, 0) : cy[k] + 3, max(cx[k] - 2, 0) : cx[k] + 3] = 20
+        params = np.stack([np.full(72, elevation), azimuth], axis=1)
+        writer.append(images, params, np.zeros(72))
+    return writer.close()
+
+
+def test_pole_split_keeps_every_fourth_azimuth(tmp_path: Path) -> None:
+    data = open_dataset(pole_like(tmp_path / "p.h5"))
+    train, test = sparse_split(data, "pole")
+    assert len(train) == 8 * 18 and len(test) == 8 * 54
+    assert sorted(set(data.params[train, 1].tolist())) == list(range(0, 360, 20))
+    assert not set(data.params[test, 1].tolist()) & set(range(0, 360, 20))
+
+
+def test_angular_error_known_answers() -> None:
+    d = torch.from_numpy(
+        light_direction(np.array([[90.0, 0.0], [0.0, 0.0], [0.0, 90.0]]), ["elevation_deg", "azimuth_deg"])
+    )
+    torch.testing.assert_close(d, torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), atol=1e-6, rtol=0)
+    errors = angular_error_deg(torch.stack([d[1], 3 * d[1], d[2]]), torch.stack([d[0], d[1], d[1]]))
+    torch.testing.assert_close(errors, torch.tensor([90.0, 0.0, 90.0]), atol=1e-3, rtol=0)
+
+
+def test_mixup_labels_follow_the_pair(tmp_path: Path) -> None:
+    data = open_dataset(pole_like(tmp_path / "p.h5"))
+    train, _ = sparse_split(data, "pole")
+    images, params, labels = mixup_images(data, train, n=50, seed=0, max_gap=20)
+    assert images.shape == (50, 32, 32, 3) and images.dtype == np.uint8
+    # Every interpolated azimuth lies within 20 degrees (short arc) of a training azimuth on both sides.
+    gap = np.abs((params[:, 1][:, None] - np.arange(0, 360, 20)[None] + 180) % 360 - 180).min(axis=1)
+    assert gap.max() <= 10 + 1e-4
+    assert ((45 <= params[:, 0]) & (params[:, 0] <= 80)).all()
+
+
+def test_cnn_learns_the_light_direction(tmp_path: Path) -> None:
+    data = open_dataset(pole_like(tmp_path / "p.h5"))
+    rows = np.arange(data.n)
+    x = torch.from_numpy(data.read_images(rows)).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(light_direction(data.params, data.param_names))
+    cfg = DownstreamConfig(steps=150, batch_size=32)
+    trained = train_and_score("pole", (x, y), None, (x, y), 1, cfg, seed=0)
+    untrained = train_and_score("pole", (x, y), None, (x, y), 1, DownstreamConfig(steps=1, lr=1e-9), seed=0)
+    assert trained < 0.5 * untrained, (trained, untrained)
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(UserError, match="--arms"):
+        DownstreamConfig(arms=["real", "magic"]).validate()
+    with pytest.raises(UserError, match="--task"):
+        DownstreamConfig(task="faces").validate()
