@@ -1,0 +1,1 @@
+"""Networks, losses, methods (AEAI and baselines), the trainer, and loading trained runs."""

@@ -1,0 +1,105 @@
+"""The paper's loss terms (section 2.1), per pair or per image, plus the decoder's exact alpha-derivative.
+
+Every squared norm ||v||^2 is taken as the mean of v^2 over its elements (pixels, or latent dimensions), as
+a Keras `mse` would: the terms then have comparable scales whatever the image size, which is what the
+paper's weights lambda_A = lambda_C = 1e-2, lambda_S = 1e-1 balance. Functions return one value per
+image or pair; the method sums over alphas and averages over pairs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.autograd.forward_ad as fwAD
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from toolkit.errors import UserError
+
+
+def squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
+    """Per-image L2 loss: (B, ...) x2 -> (B,), mean squared difference over all but the first dim."""
+    return (x_hat.float() - x.float()).square().flatten(1).mean(1)
+
+
+def adversarial_loss(logits_fake: Tensor) -> Tensor:
+    """Non-saturating generator loss -log D(x) per image, from D's logits (N,) -> (N,)."""
+    # softplus(-l) = -log(sigmoid(l)), without the log(0) of a saturated sigmoid.
+    return F.softplus(-logits_fake.float())
+
+
+def cycle_loss(z_alpha: Tensor, z_cycle: Tensor) -> Tensor:
+    """||z(alpha) - f(g(z(alpha)))||^2 per interpolation: (N, latent) x2 -> (N,)."""
+    return (z_cycle.float() - z_alpha.float()).square().mean(1)
+
+
+def smoothness_loss(dx_dalpha: Tensor) -> Tensor:
+    """||d x(alpha) / d alpha||^2 per interpolation: (N, 3, H, W) -> (N,)."""
+    return dx_dalpha.float().square().flatten(1).mean(1)
+
+
+def discriminator_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+    """Standard GAN loss for D: real images labelled 1, decoded interpolations 0 (mean over both)."""
+    real = F.binary_cross_entropy_with_logits(logits_real.float(), torch.ones_like(logits_real, dtype=torch.float))
+    fake = F.binary_cross_entropy_with_logits(logits_fake.float(), torch.zeros_like(logits_fake, dtype=torch.float))
+    return real + fake
+
+
+def decode_with_derivative(decoder: nn.Module, z_alpha: Tensor, dz_dalpha: Tensor) -> tuple[Tensor, Tensor]:
+    """One forward-mode AD pass: (x(alpha), d x(alpha) / d alpha) = (g(z), J_g(z) dz).
+
+    z_alpha (N, latent) is the primal, dz_dalpha = z_j - z_i (N, latent) the tangent; both outputs are
+    (N, 3, H, W) and stay differentiable for the backward pass. Unlike torch.func.jvp this works with
+    BatchNorm in training mode (whose batch statistics then also carry tangents: the result is the
+    derivative of the batch's output when every alpha of the batch moves together, which is exactly what
+    a central finite difference on the same batch measures).
+    """
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(z_alpha, dz_dalpha)
+        x_alpha, dx_dalpha = fwAD.unpack_dual(decoder(dual))
+    return x_alpha, dx_dalpha
+
+
+class PerceptualLoss(nn.Module):
+    """Johnson et al. (2016) feature reconstruction loss: squared distance of VGG16 relu2_2 features.
+
+    The weights come from a file (torchvision's vgg16 state dict, or just its `features.*` entries), since
+    nothing can be downloaded at run time. Frozen; images in [0, 1] are normalised as ImageNet's were.
+    """
+
+    CUT = 9  # vgg16.features[:9] ends at relu2_2
+
+    def __init__(self, weights_path: str | Path) -> None:
+        super().__init__()
+        from torchvision.models import vgg16
+
+        path = Path(weights_path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a missing, truncated or pickled file: one line, not a traceback
+            raise UserError(f"{path}: not a readable VGG16 weights file ({type(e).__name__})") from None
+        if not isinstance(state, dict):
+            raise UserError(f"{path}: expected a VGG16 state dict")
+        self.features = vgg16(weights=None).features[: self.CUT]
+        wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+        wanted = {k: v for k, v in wanted.items() if int(k.split(".")[0]) < self.CUT}
+        try:
+            self.features.load_state_dict(wanted)
+        except RuntimeError as e:
+            raise UserError(f"{path}: not VGG16 weights ({str(e).splitlines()[0]})") from None
+        self.features.requires_grad_(False).eval()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        # The VGG features stay frozen in eval mode whatever the surrounding module does.
+        super().train(mode)
+        self.features.eval()
+        return self
+
+    def forward(self, x: Tensor, x_hat: Tensor) -> Tensor:
+        """Per-image loss (B,): mean squared difference of the two images' relu2_2 features."""
+        both = (torch.cat([x, x_hat]) - self.mean) / self.std
+        feats = self.features(both)
+        return squared_error(*feats.chunk(2))

@@ -1,0 +1,57 @@
+"""What a method is to the trainer: the shared autoencoder, its extra networks, optimizers and one training step."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.losses import PerceptualLoss, squared_error
+from toolkit.aeai.nets import Autoencoder
+
+
+class Method(nn.Module):
+    """A training method: `model` is the autoencoder every method shares, `extras` its other networks.
+
+    The trainer owns devices, AMP, checkpoints and logging; a method only says how one batch updates its
+    networks. `training_step` returns detached 0-d tensors (one per logged term) so that the trainer can
+    accumulate them on the device and synchronise once in a while, not every step.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, config: TrainConfig, image_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.model = self.build_model(config, image_size)
+        self.perceptual = PerceptualLoss(config.perceptual) if config.perceptual else None
+        # The trainer swaps in bf16 autocast on CUDA; a plain attribute, so it is not part of the state.
+        self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+    @classmethod
+    def build_model(cls, config: TrainConfig, image_size: int) -> nn.Module:
+        """The network `load_run` rebuilds from a saved config (encode, decode, interpolate)."""
+        return Autoencoder(image_size, config.latent, config.width)
+
+    @property
+    def extras(self) -> dict[str, nn.Module]:
+        """Networks besides the autoencoder that are trained and checkpointed (a discriminator, ...)."""
+        return {}
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One optimizer per independently updated network, by name (their states go into checkpoints)."""
+        return {"model": torch.optim.Adam(self.model.parameters(), lr=self.config.lr)}
+
+    def reconstruction_error(self, x: Tensor, x_hat: Tensor) -> Tensor:
+        """Per-image reconstruction loss (B,): L2 by default, the perceptual loss when configured."""
+        if self.perceptual is not None:
+            return self.perceptual(x.float(), x_hat.float())
+        return squared_error(x, x_hat)
+
+    def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+        """Update the networks on one batch of images (B, 3, S, S) in [0, 1]; return the logged terms."""
+        raise NotImplementedError

@@ -1,0 +1,129 @@
+"""A run directory: its layout, its checkpoint (written atomically, read with weights_only) and `load_run`.
+
+runs/NAME/
+  config.json        the TrainConfig plus image_size and the dataset's absolute path
+  split.json         the seeded train/test row indices into the dataset file
+  metrics.jsonl      one line per epoch: every loss term, D accuracy, test reconstruction MSE, speed
+  checkpoint.pt      the latest state (networks, optimizers, RNG), replaced atomically each epoch
+  samples/epoch_XXX.png  interpolations between test pairs (rows: x_i, 10 decoded alphas 0..1, x_j)
+runs/latest -> NAME  (a symlink, replaced atomically)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from toolkit.datasets import Split
+from toolkit.errors import UserError
+from toolkit.files import atomic_write
+
+CONFIG = "config.json"
+SPLIT = "split.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+SAMPLES = "samples"
+CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write `state` (tensors, numbers, strings, dicts, lists only) so that a kill never leaves half a file."""
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint with weights_only=True; every failure is a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no checkpoint (has the run finished its first epoch?)")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
+            raise UserError(f"{path}: the checkpoint carries pickled Python objects; refusing to load it") from None
+        raise UserError(f"{path}: the checkpoint is truncated or corrupt") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        raise UserError(f"{path}: the checkpoint is truncated or corrupt ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
+        raise UserError(f"{path}: not a toolkit checkpoint (format {CHECKPOINT_FORMAT})")
+    return state
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically (a reader sees the old file or the new one)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make `<parent>/latest` a symlink to `run_dir`, replacing an old link atomically; a real folder is left alone."""
+    link = run_dir.parent / "latest"
+    if link.exists() and not link.is_symlink():
+        return
+    tmp = run_dir.parent / f".latest.tmp-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name)  # relative, so the runs folder can be moved as a whole
+    os.replace(tmp, link)
+
+
+@dataclass
+class LoadedRun:
+    """A trained run ready for use: the autoencoder in eval mode and what it was trained on."""
+
+    model: nn.Module  # .encode(x) -> z (B, latent), .decode(z) -> x (B, 3, H, W) in [0, 1], .interpolate(z_i, z_j, a)
+    config: dict  # config.json as saved
+    split: Split  # train/test row indices into the dataset file
+    data_path: Path
+    checkpoint_path: Path
+    method: str
+    image_size: int
+    label: int | None
+    epoch: int  # epochs completed when the checkpoint was written
+
+
+def load_run(run_dir: Path | str, device: str = "cpu") -> LoadedRun:
+    """Load a run directory's latest checkpoint into its autoencoder (eval mode) on `device`."""
+    from toolkit.aeai.config import TrainConfig
+    from toolkit.aeai.methods import METHODS
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
+    config_path = run_dir / CONFIG
+    try:
+        config = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{run_dir}: not a run directory (no {CONFIG})") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{config_path}: unreadable ({e})") from None
+    method = config.get("method")
+    if method not in METHODS:
+        raise UserError(f"{config_path}: unknown method '{method}'")
+    checkpoint_path = run_dir / CHECKPOINT
+    state = load_checkpoint(checkpoint_path, device)
+    image_size = int(config["image_size"])
+    model = METHODS[method].build_model(TrainConfig.from_dict(config), image_size)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise UserError(f"{checkpoint_path}: does not match the run's config ({str(e).splitlines()[0]})") from None
+    model.to(device).eval()
+    return LoadedRun(
+        model=model,
+        config=config,
+        split=Split.load(run_dir / SPLIT),
+        data_path=Path(config["data_path"]),
+        checkpoint_path=checkpoint_path,
+        method=method,
+        image_size=image_size,
+        label=config.get("label"),
+        epoch=int(state.get("epoch", 0)),
+    )

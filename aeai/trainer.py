@@ -1,0 +1,360 @@
+"""The one training loop every method goes through: devices, AMP, data, checkpoints, metrics, sample grids.
+
+A method (toolkit.aeai.methods) only says how one batch updates its networks. The loop keeps the whole
+training split in memory as uint8 on the device (the pole set is 576 images), synchronises with the device
+only when it logs, checks for NaN/inf at those points, writes a checkpoint and a metrics line every epoch,
+and turns a Ctrl-C into "save and stop" at the next step boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from toolkit.aeai.config import RESUMABLE, TrainConfig
+from toolkit.aeai.methods import METHODS, Method
+from toolkit.aeai.nets import check_image_size
+from toolkit.aeai.run import (
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    CONFIG,
+    METRICS,
+    SAMPLES,
+    SPLIT,
+    load_checkpoint,
+    point_latest,
+    save_checkpoint,
+    write_json,
+)
+from toolkit.datasets import DatasetInfo, Split, make_split, open_dataset
+from toolkit.errors import UserError
+from toolkit.files import atomic_write, output_lock
+
+Progress = Callable[..., None]
+GRID_PAIRS = 6  # rows of the sample grid
+GRID_STEPS = 10  # decoded alphas per row, 0 and 1 included
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or interrupted) call to `train` leaves behind."""
+
+    run_dir: Path
+    epoch: int  # epochs completed and checkpointed
+    metrics: dict  # the last epoch's metrics line ({} if no epoch ran)
+    interrupted: bool
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu; asking for cuda without one is a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def default_run_dir(method: str, root: Path = Path("runs")) -> Path:
+    """runs/<YYYYmmdd-HHMMSS>-<method>."""
+    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}"
+
+
+def select_rows(info: DatasetInfo, label: int | None) -> np.ndarray:
+    """All rows, or only those of object `label` (the paper trains on one COIL-100 object at a time)."""
+    if label is None:
+        return np.arange(info.n)
+    rows = np.flatnonzero(info.labels == label)
+    if len(rows) == 0:
+        present = sorted(set(info.labels.tolist()))
+        shown = ", ".join(map(str, present[:20])) + (" ..." if len(present) > 20 else "")
+        raise UserError(f"--label {label}: no images with that label in {info.path} (labels present: {shown})")
+    return rows
+
+
+def resume_config(run_dir: Path, overrides: dict) -> TrainConfig:
+    """The saved config of `run_dir`, with the settings that may change on resume taken from `overrides`."""
+    path = Path(run_dir) / CONFIG
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"--resume: {run_dir} holds no run to resume (no {CONFIG})") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"--resume: {path} is unreadable ({e})") from None
+    config = TrainConfig.from_dict(saved)
+    for name, value in overrides.items():
+        if name in RESUMABLE:
+            setattr(config, name, value)
+        elif value != getattr(config, name):
+            raise UserError(
+                f"--resume: the run was trained with {name}={getattr(config, name)!r}, not {value!r}; "
+                f"only {', '.join(RESUMABLE)} may change (start a new run for other settings)"
+            )
+    return config
+
+
+def as_float_images(images: Tensor, channels_last: bool) -> Tensor:
+    """uint8 (B, 3, S, S) -> float in [0, 1], in the memory format the nets run in."""
+    x = images.float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def reconstruction_mse(model: nn.Module, images: Tensor, channels_last: bool = False, batch: int = 256) -> float:
+    """Mean squared error of g(f(x)) over all pixels of `images` (uint8), the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), device=images.device)
+    for start in range(0, len(images), batch):
+        x = as_float_images(images[start : start + batch], channels_last)
+        total += (model(x).float() - x).square().sum()
+    model.train(was_training)
+    return total.item() / max(1, images[0].numel() * len(images))
+
+
+@torch.no_grad()
+def interpolation_grid(model: nn.Module, x_i: Tensor, x_j: Tensor, steps: int = GRID_STEPS) -> Tensor:
+    """Rows [x_i, g(z(0)), ..., g(z(1)), x_j] for each pair: (P (steps + 2), 3, S, S), model in eval mode."""
+    was_training = model.training
+    model.eval()
+    z_i, z_j = model.encode(x_i), model.encode(x_j)
+    frames = [model.decode(model.interpolate(z_i, z_j, float(a))).float() for a in torch.linspace(0, 1, steps)]
+    model.train(was_training)
+    return torch.stack([x_i.float(), *frames, x_j.float()], dim=1).flatten(0, 1)
+
+
+def save_grid(images: Tensor, path: Path, columns: int) -> None:
+    """Save a grid of images (N, 3, S, S) in [0, 1] as a PNG, written atomically."""
+    from torchvision.utils import save_image
+
+    with atomic_write(path) as tmp:
+        save_image(images.cpu(), tmp, nrow=columns, padding=2, pad_value=1.0, format="PNG")
+
+
+@contextlib.contextmanager
+def stop_on_sigint() -> Iterator[Callable[[], bool]]:
+    """Turn the first Ctrl-C into a flag the loop checks between steps; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    requested: list[bool] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(requested)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _checkpoint_state(
+    method: Method, optimizers: dict, epoch: int, step: int, shuffle: torch.Generator, config: TrainConfig
+) -> dict:
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "method": config.method,
+        "epoch": epoch,
+        "step": step,
+        "model": method.model.state_dict(),
+        "extras": {name: net.state_dict() for name, net in method.extras.items()},
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
+        "config": json.dumps(config.to_dict()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["rng"]["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _restore(state: dict, method: Method, optimizers: dict, shuffle: torch.Generator, path: Path) -> None:
+    try:
+        method.model.load_state_dict(state["model"])
+        for name, net in method.extras.items():
+            net.load_state_dict(state["extras"][name])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        shuffle.set_state(state["rng"]["shuffle"].cpu())
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu())
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise UserError(f"{path}: does not match this run's config ({str(e).splitlines()[0]})") from None
+
+
+def _keep_metrics_up_to(path: Path, epoch: int) -> None:
+    # A crash between the checkpoint and the metrics line (or the reverse) must not leave duplicates on resume.
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("epoch", 0) <= epoch]
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def _first_bad(values: dict[str, float]) -> str | None:
+    return next((name for name, v in values.items() if not math.isfinite(v)), None)
+
+
+def train(
+    config: TrainConfig,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+    log_every: int = 5,
+) -> TrainResult:
+    """Train `config.method` on `config.data` into `run_dir` (or continue it with `resume`); see the module doc."""
+    config.validate()
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config.method)
+    if resume and not (run_dir / CHECKPOINT).exists():
+        raise UserError(f"--resume: {run_dir} has no checkpoint to continue from")
+    if not resume and (run_dir / CHECKPOINT).exists():
+        raise UserError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose another --out")
+    device = resolve_device(config.device)
+    info = open_dataset(config.data)
+    check_image_size(info.image_size)
+    rows = select_rows(info, config.label)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create run directory {run_dir}: {e.strerror}") from None
+    with output_lock(run_dir / "run"):
+        return _train_locked(config, run_dir, resume, progress, log_every, device, info, rows)
+
+
+def _train_locked(
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    progress: Progress | None,
+    log_every: int,
+    device: torch.device,
+    info: DatasetInfo,
+    rows: np.ndarray,
+) -> TrainResult:
+    cuda = device.type == "cuda"
+    if resume:
+        split = Split.load(run_dir / SPLIT)
+    else:
+        split = make_split(rows, config.seed, config.test_fraction)
+        split.save(run_dir / SPLIT)
+        saved = {**config.to_dict(), "image_size": info.image_size, "data_path": str(info.path.resolve())}
+        write_json(run_dir / CONFIG, saved)
+    point_latest(run_dir)
+
+    torch.manual_seed(config.seed)
+    method = METHODS[config.method](config, info.image_size).to(device)
+    if cuda:
+        # bf16 needs no loss scaling; channels_last lets cuDNN pick its fastest convolutions.
+        method.to(memory_format=torch.channels_last)
+        method.autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+        torch.backends.cudnn.benchmark = True
+    optimizers = method.configure_optimizers()
+    shuffle = torch.Generator().manual_seed(config.seed)
+    epoch = step = 0
+    if resume:
+        state = load_checkpoint(run_dir / CHECKPOINT, device)
+        _restore(state, method, optimizers, shuffle, run_dir / CHECKPOINT)
+        epoch, step = int(state["epoch"]), int(state["step"])
+    if config.compile:
+        # In place, so state_dict keys stay those of the plain modules and checkpoints load either way.
+        for net in (method.model, *method.extras.values()):
+            net.compile()
+
+    def load(indices: np.ndarray) -> Tensor:
+        return torch.from_numpy(info.read_images(indices)).permute(0, 3, 1, 2).contiguous().to(device)
+
+    train_images, test_images = load(split.train), load(split.test)  # uint8 (N, 3, S, S), on the device
+    grid_rows = split.test if len(split.test) >= 2 else split.train
+    grid_rows = np.random.default_rng(config.seed).permutation(grid_rows)[: 2 * GRID_PAIRS]
+    n_grid = len(grid_rows) // 2
+    grid_x = load(grid_rows[: 2 * n_grid])
+    grid_i = as_float_images(grid_x[:n_grid], cuda)
+    grid_j = as_float_images(grid_x[n_grid:], cuda)
+    (run_dir / SAMPLES).mkdir(exist_ok=True)
+    metrics_path = run_dir / METRICS
+    _keep_metrics_up_to(metrics_path, epoch)
+
+    n_train = len(train_images)
+    if n_train < 2:
+        raise UserError(f"only {n_train} training image(s) after the split; training needs at least 2")
+    batch = min(config.batch_size, n_train)
+    n_batches = n_train // batch  # the remainder is dropped; the next epoch's shuffle includes it again
+    per_epoch = n_batches * batch
+    last: dict = {}
+    with stop_on_sigint() as stop_requested:
+        while epoch < config.epochs:
+            method.train()
+            order = torch.randperm(n_train, generator=shuffle).to(device)
+            sums: dict[str, Tensor] = {}
+            started = time.perf_counter()
+            for b in range(n_batches):
+                x = as_float_images(train_images[order[b * batch : (b + 1) * batch]], cuda)
+                for name, value in method.training_step(x, optimizers).items():
+                    sums[name] = sums[name] + value if name in sums else value
+                step += 1
+                if progress is not None and (b % log_every == 0 or b == n_batches - 1):
+                    running = {name: v.item() / (b + 1) for name, v in sums.items()}  # the one sync per log
+                    _check_finite(running, epoch + 1, epoch, run_dir)
+                    progress(epoch * per_epoch + (b + 1) * batch, config.epochs * per_epoch, epoch=epoch + 1, **running)
+                if stop_requested():
+                    break
+            means = {name: v.item() / (b + 1) for name, v in sums.items()}
+            _check_finite(means, epoch + 1, epoch, run_dir)
+            if stop_requested():
+                # The unfinished epoch's updates are kept, but it counts as not done: resume repeats it.
+                save_checkpoint(
+                    run_dir / CHECKPOINT, _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
+                )
+                return TrainResult(run_dir, epoch, last, interrupted=True)
+            seconds = time.perf_counter() - started
+            epoch += 1
+            test_mse = reconstruction_mse(method.model, test_images, cuda)
+            _check_finite({"test_mse": test_mse}, epoch, epoch - 1, run_dir)
+            last = {
+                "epoch": epoch,
+                "step": step,
+                **means,
+                "test_mse": test_mse,
+                "seconds": round(seconds, 3),
+                "images_per_s": round(per_epoch / seconds, 1),
+            }
+            save_checkpoint(run_dir / CHECKPOINT, _checkpoint_state(method, optimizers, epoch, step, shuffle, config))
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(last) + "\n")
+            if epoch % config.sample_every == 0 or epoch == config.epochs:
+                grid = interpolation_grid(method.model, grid_i, grid_j)
+                save_grid(grid, run_dir / SAMPLES / f"epoch_{epoch:03d}.png", GRID_STEPS + 2)
+            if progress is not None:
+                progress(epoch * per_epoch, config.epochs * per_epoch, epoch=epoch, **means, test_mse=test_mse)
+    return TrainResult(run_dir, epoch, last, interrupted=False)
+
+
+def _check_finite(values: dict[str, float], epoch: int, last_good: int, run_dir: Path) -> None:
+    bad = _first_bad(values)
+    if bad is not None:
+        kept = (
+            f"the last good checkpoint (epoch {last_good}) is kept in {run_dir / CHECKPOINT}"
+            if last_good > 0
+            else "no checkpoint was written"
+        )
+        raise TrainingDiverged(
+            f"training stopped: {bad} became {values[bad]} in epoch {epoch}; {kept}. Try a lower --lr"
+        )
