@@ -75,6 +75,7 @@ def import_coil(
 # Each area's commands live in their own module and register themselves on `app` when imported.
 # (Imports at the bottom on purpose: those modules import `app` from here.)
 # COMMAND MODULES: add one import line per module below.
+import toolkit.cli_train  # noqa: E402, F401
 import toolkit.cli_render  # noqa: E402, F401
 import toolkit.cli_augment  # noqa: E402, F401
 
