@@ -243,15 +243,10 @@ def grid_image(blocks: list[np.ndarray], corners: np.ndarray, scale: int = 1, ga
     return canvas
 
 
-def gif_frames(first: np.ndarray, second: np.ndarray, rows: list[np.ndarray], scale: int = 1) -> list[Image.Image]:
-    """One animation frame per alpha, there and back: each row's frame (S, H, W, 3) side by side."""
-    steps = rows[0].shape[0]
-    order = list(range(steps)) + list(range(steps - 2, 0, -1))  # ping-pong without repeating the ends
-    frames = []
-    for k in order:
-        tiles = [_upscale(r[k], scale) for r in rows]
-        frames.append(Image.fromarray(np.concatenate(tiles, axis=1)))
-    return frames
+def gif_frames(frames: np.ndarray, scale: int = 1) -> list[Image.Image]:
+    """Frames (S, H, W, 3) from alpha 0 to 1 -> an animation there and back, without repeating the ends."""
+    order = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))
+    return [Image.fromarray(_upscale(frames[k], scale)) for k in order]
 
 
 def save_image(image: Image.Image, path: Path) -> Path:

@@ -78,6 +78,7 @@ def import_coil(
 import toolkit.cli_train  # noqa: E402, F401
 import toolkit.cli_render  # noqa: E402, F401
 import toolkit.cli_augment  # noqa: E402, F401
+import toolkit.cli_evaluate  # noqa: E402, F401
 
 
 def main() -> None:

@@ -1,0 +1,272 @@
+"""`toolkit evaluate` and `toolkit interpolate`: measure a run's interpolations and look at them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.aeai.metrics import Ends
+from toolkit.cli import app
+from toolkit.cli_augment import resolve_device
+from toolkit.errors import UserError
+from toolkit.progress import console, progress_bar
+
+DISSOLVE_NAME = "pixel cross-dissolve"
+
+
+def _load(run: Path, data: Path | None, device):
+    """A run and the dataset to measure it on, checked against each other."""
+    from toolkit.aeai.run import load_run
+    from toolkit.datasets import open_dataset
+
+    loaded = load_run(run, device=str(device))
+    dataset = open_dataset(data or loaded.data_path)
+    if dataset.image_size != loaded.image_size:
+        raise UserError(
+            f"{dataset.path} holds {dataset.image_size}px images, the run {run} was trained on {loaded.image_size}px"
+        )
+    if device.type == "cpu":
+        import torch
+
+        # oneDNN's channels-last convolutions decode about twice as fast on this kind of CPU; the model is ours.
+        loaded.model.to(memory_format=torch.channels_last)
+    return loaded, dataset
+
+
+def _run_names(runs: list[Path]) -> list[str]:
+    """Legend names: the run folder's name (through a `latest` link), made unique."""
+    names: list[str] = []
+    for run in runs:
+        name = Path(run).resolve().name
+        names.append(name if name not in names else f"{name} ({len(names) + 1})")
+    return names
+
+
+@app.command()
+def evaluate(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories to measure; several are compared in one plot.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Gridded dataset file; default: the one each run was trained on.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for report.json and the plots; default: RUN/evaluation for one run.")
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(help="Largest interval (degrees): per-alpha curves, retrieval, summaries.")
+    ] = 80.0,
+    min_interval: Annotated[float, typer.Option(help="Shortest interval of the MSE-per-length curve.")] = 15.0,
+    ends: Annotated[
+        Ends, typer.Option(help="Intervals whose two ends are from: all images, the train split, or the test split.")
+    ] = Ends.all,
+    max_intervals: Annotated[
+        int, typer.Option(help="At most this many intervals per parameter at the largest length; 0: all.")
+    ] = 0,
+    curve_intervals: Annotated[
+        int, typer.Option(help="At most this many intervals per parameter at each shorter length; 0: all.")
+    ] = 48,
+    dissolve: Annotated[
+        bool, typer.Option(help="Add the pixel cross-dissolve as a reference curve (costs no decoding).")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Frames decoded per batch.")] = 256,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Measure interpolation against ground truth as the paper's section 4.3 does; write report.json and plots.
+
+    On a dataset whose images lie on a regular parameter grid (pole: elevation x azimuth; turntable, COIL-100:
+    azimuth, wrapping at 360), every interval of L degrees along one parameter is interpolated between its two
+    end images and each frame compared with the true image at its angle: interval MSE (mean and std per alpha,
+    mean per interval length), alpha retrieval by nearest image (median and IQR), for two parameters the
+    parameter-space distance to source and target, and ACAI's smoothness score. The report says which ends
+    and in-between images belong to each run's train and test split; `--ends test` keeps only intervals
+    between two test images.
+    """
+    from toolkit.aeai.metrics import EvalConfig, PixelDissolve, evaluate_model
+    from toolkit.aeai.visualize import plot_all, save_report
+    from toolkit.files import check_writable_dir
+
+    config = EvalConfig(
+        min_interval=min_interval,
+        max_interval=interval,
+        ends=ends,
+        max_intervals=max_intervals,
+        curve_intervals=curve_intervals,
+        batch_size=batch_size,
+    )
+    config.validate()
+    if out is None:
+        if len(runs) > 1:
+            raise UserError("several runs: say where the comparison goes with --out DIR")
+        out = Path(runs[0]) / "evaluation"
+    check_writable_dir(out / "report.json")
+    torch_device = resolve_device(device)
+    results: list[tuple[str, dict]] = []
+    started = time.perf_counter()
+    for run, name in zip(runs, _run_names(runs), strict=True):
+        loaded, dataset = _load(run, data, torch_device)
+        labels = None if loaded.label is None else [loaded.label]
+        with progress_bar(f"evaluate {name}", unit="frames") as update:
+            result = evaluate_model(loaded.model, dataset, loaded.split, config, torch_device, labels, update)
+        info = {
+            "run": str(Path(run).resolve()),
+            "method": loaded.method,
+            "epoch": loaded.epoch,
+            "dataset": str(dataset.path.resolve()),
+        }
+        results.append((name, {**info, **result}))
+        if dissolve and len(results) == 1:
+            # Measured on the first run's images and split, so that its curve lies on the same footing.
+            reference = evaluate_model(PixelDissolve(), dataset, loaded.split, config, torch_device, labels)
+            reference_info = {"run": None, "method": "dissolve", "dataset": info["dataset"]}
+            references = [(DISSOLVE_NAME, {**reference_info, **reference})]
+    if dissolve:
+        results.extend(references)
+    seconds = time.perf_counter() - started
+    report = {
+        "settings": {k: (str(v) if isinstance(v, Ends) else v) for k, v in vars(config).items()},
+        "seconds": round(seconds, 2),
+        "device": str(torch_device),
+        "runs": [{"name": name, **result} for name, result in results],
+    }
+    path = save_report(report, out / "report.json")
+    plots = plot_all(results, out)
+    _print_summary(results)
+    console.print(f"wrote {path} and {', '.join(p.name for p in plots)} in {seconds:.1f} s")
+
+
+def _print_summary(results: list[tuple[str, dict]]) -> None:
+    """The one-number summaries as a table: lower is better in every column."""
+    from rich.table import Table
+
+    table = Table(title="interpolation quality (lower is better)")
+    columns = [
+        ("interval MSE", "interval_mse", "{:.5f}"),
+        ("alpha IQR", "alpha_iqr", "{:.3f}"),
+        ("alpha |error|", "alpha_mean_abs_error", "{:.3f}"),
+        ("param. dist. RMS", "parameter_distance_rms", "{:.2f}"),
+        ("ACAI smoothness", "smoothness", "{:.3f}"),
+    ]
+    table.add_column("run")
+    for title, _, _ in columns:
+        table.add_column(title, justify="right")
+    for name, result in results:
+        summary = result["summary"]
+        cells = ["-" if summary[key] is None else fmt.format(summary[key]) for _, key, fmt in columns]
+        table.add_row(name, *cells)
+    console.print(table)
+
+
+def _check_rows(rows: list[int], n: int, option: str) -> None:
+    bad = [r for r in rows if not 0 <= r < n]
+    if bad:
+        raise UserError(f"{option}: image index {bad[0]} is outside the dataset's 0..{n - 1}")
+
+
+@app.command()
+def interpolate(
+    run: Annotated[Path, typer.Argument(help="Run directory of a trained model.")],
+    out: Annotated[Path, typer.Option(help="Image to write (.png, .jpg), or an animated .gif.")],
+    data: Annotated[Path | None, typer.Option(help="Dataset file; default: the one the run was trained on.")] = None,
+    pair: Annotated[
+        tuple[int, int] | None, typer.Option(help="Interpolate between these two images (dataset rows I J).")
+    ] = None,
+    corners: Annotated[
+        tuple[int, int, int, int] | None,
+        typer.Option(help="Bilinear grid between four images: top-left, top-right, bottom-left, bottom-right."),
+    ] = None,
+    grid: Annotated[
+        bool, typer.Option(help="A bilinear grid; without --corners, corners from the test split.")
+    ] = False,
+    steps: Annotated[int, typer.Option(help="Frames from alpha 0 to 1 (grid: per side).")] = 10,
+    examples: Annotated[int, typer.Option(help="Without --pair: this many test-split pairs, one strip each.")] = 4,
+    gap: Annotated[float, typer.Option(help="Without --pair: preferred parameter difference of a pair.")] = 60.0,
+    dissolve: Annotated[bool, typer.Option(help="Show the pixel cross-dissolve next to the model.")] = False,
+    scale: Annotated[int, typer.Option(help="Pixel enlargement; 0: about 128 pixels per image.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Decode latent interpolations: a strip per pair, a bilinear grid of four corners, or an animated GIF.
+
+    Strips show the real source, the decoded frames from alpha 0 to 1, and the real target; with `--dissolve`
+    a row of pixel cross-dissolves beneath each (the paper's figure 1). Grids put the real images in their
+    corners, as the paper's appendix figures do. Without `--pair` or `--corners`, pairs come from the run's
+    test split: images of one object about `--gap` degrees apart.
+    """
+    import numpy as np
+
+    from toolkit.aeai import visualize as vis
+    from toolkit.files import check_writable_dir
+
+    if steps < 2:
+        raise UserError(f"--steps must be at least 2 (alpha 0 and 1), got {steps}")
+    if examples < 1:
+        raise UserError(f"--examples must be positive, got {examples}")
+    check_writable_dir(out)
+    is_gif = out.suffix.lower() == ".gif"
+    if (grid or corners) and is_gif:
+        raise UserError("a bilinear grid is a still image: write it to a .png")
+    torch_device = resolve_device(device)
+    loaded, dataset = _load(run, data, torch_device)
+    size = dataset.image_size
+    scale = scale or max(1, round(128 / size))
+    if grid or corners:
+        rows = list(corners) if corners else _example_corners(loaded, dataset, gap)
+        _check_rows(rows, dataset.n, "--corners")
+        images = dataset.read_images(np.asarray(rows))
+        blocks = [vis.decode_bilinear(loaded.model, images, steps, torch_device)]
+        if dissolve:
+            blocks.append(vis.dissolve_bilinear(images, steps))
+        vis.save_image(vis.grid_image(blocks, images, scale), out)
+        console.print(f"wrote {out}: bilinear grid between images {rows}")
+        return
+    pairs = np.asarray([pair]) if pair else example_pairs(loaded, dataset, examples, gap)
+    _check_rows(pairs.ravel().tolist(), dataset.n, "--pair")
+    first, second = dataset.read_images(pairs[:, 0]), dataset.read_images(pairs[:, 1])
+    alphas = np.linspace(0.0, 1.0, steps)
+    rows_of_frames = [(loaded.method, vis.decode_pairs(loaded.model, first, second, alphas, torch_device))]
+    if dissolve:
+        rows_of_frames.append(("dissolve", vis.dissolve_pairs(first, second, alphas)))
+    if is_gif:
+        # One animation: every pair stacked, each row the model (and the dissolve beside it).
+        side_by_side = np.concatenate([f for _, f in rows_of_frames], axis=3)  # (n, S, H, W', 3)
+        stacked = np.concatenate(list(side_by_side), axis=1)  # (S, n * H, W', 3)
+        vis.save_gif(vis.gif_frames(stacked, scale), out)
+    else:
+        vis.save_image(vis.strip_image(first, second, rows_of_frames, scale), out)
+    described = ", ".join(f"{i}->{j}" for i, j in pairs.tolist())
+    console.print(f"wrote {out}: {steps} frames between images {described}")
+
+
+def example_pairs(loaded, dataset, n: int, gap: float):
+    """Up to n pairs (n, 2) of test images of one object about `gap` apart, spread over the test split."""
+    import numpy as np
+
+    from toolkit.augment.sampling import param_difference
+
+    rows = loaded.split.test
+    if loaded.label is not None:
+        rows = rows[dataset.labels[rows] == loaded.label]
+    if len(rows) < 2:
+        raise UserError("the run's test split holds fewer than 2 images of its object; give --pair I J")
+    i, j = np.meshgrid(rows, rows, indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    diff = param_difference(dataset.params[i], dataset.params[j], dataset.periods)  # (K, P)
+    # One direction per pair: the one moving forward along its largest parameter change.
+    largest = diff[np.arange(len(diff)), np.abs(diff).argmax(1)]
+    keep = (dataset.labels[i] == dataset.labels[j]) & (i != j) & (largest > 0)
+    if not keep.any():
+        raise UserError("no two test images of the same object differ in their parameters; give --pair I J")
+    i, j, miss = i[keep], j[keep], np.abs(np.abs(diff[keep]).max(1) - gap)
+    best = miss <= miss.min() + 1e-6
+    candidates = np.stack([i[best], j[best]], axis=1)
+    chosen = np.unique(np.linspace(0, len(candidates) - 1, min(n, len(candidates))).round().astype(int))
+    return candidates[chosen]
+
+
+def _example_corners(loaded, dataset, gap: float) -> list[int]:
+    """Four test images: the ends of two example pairs."""
+    pairs = example_pairs(loaded, dataset, 2, gap)
+    if len(pairs) < 2:
+        raise UserError("the test split has too few suitable images for a grid; give --corners A B C D")
+    return [int(r) for r in pairs.ravel()]
