@@ -8,8 +8,10 @@ on the scene, the settings and the row, never on which worker rendered them or h
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -85,7 +87,7 @@ def render_grid(
         )
         writer = H5Writer(out, spec, resume=True)
         try:
-            _render_rows(pool, grid, start + writer.rows, stop, writer, progress)
+            _render_rows(pool, grid, start, stop, writer, progress)
         except BaseException:
             writer.abort(keep=True)
             raise
@@ -93,21 +95,21 @@ def render_grid(
 
 
 def _render_rows(
-    pool, grid: Grid, first: int, stop: int, writer: H5Writer, progress: Callable[[int, int], None] | None
+    pool, grid: Grid, start: int, stop: int, writer: H5Writer, progress: Callable[[int, int], None] | None
 ) -> None:
-    total = stop - (first - writer.rows)
+    next_row = start + writer.rows  # rows already in a resumed file are not rendered again
     if progress:
-        progress(writer.rows, total)
-    tasks = ((grid.params[i], int(grid.labels[i])) for i in range(first, stop))
+        progress(writer.rows, stop - start)
+    tasks = ((grid.params[i], int(grid.labels[i])) for i in range(next_row, stop))
     pending: list[np.ndarray] = []
-    next_row, last_flush = first, time.monotonic()
+    last_flush = time.monotonic()
     for image in pool.imap(_render_one, tasks, chunksize=TASKS_PER_MESSAGE):
         pending.append(image)
         if len(pending) >= IMAGE_CHUNK or time.monotonic() - last_flush > FLUSH_SECONDS:
             next_row = _flush(writer, grid, next_row, pending)
             last_flush = time.monotonic()
         if progress:
-            progress(writer.rows + len(pending), total)
+            progress(writer.rows + len(pending), stop - start)
     _flush(writer, grid, next_row, pending)
 
 
@@ -131,14 +133,17 @@ def _init_worker(scene: Scene, settings: RenderSettings, threads: int, scratch: 
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)
     os.dup2(quiet, 2)
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    # A parent killed with -9 cannot remove the scratch folder: its workers do, whichever way they end.
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    threading.Thread(target=_exit_with_parent, args=(parent, scratch), daemon=True).start()
     _worker.update(scene=scene, settings=settings, threads=threads, scratch=scratch / f"{os.getpid()}.png")
 
 
-def _exit_with_parent(parent: int) -> None:
-    # A parent killed with -9 cannot stop its pool; without this the workers would render on, orphaned.
+def _exit_with_parent(parent: int, scratch: Path) -> None:
+    # Workers notice a parent killed with -9 when they next ask for work; this ends a long chunk early too.
     while os.getppid() == parent:
         time.sleep(0.5)
+    shutil.rmtree(scratch, ignore_errors=True)
     os._exit(1)
 
 

@@ -120,9 +120,8 @@ def merge(
     Parts rendered with different settings, or leaving gaps or overlapping, are refused.
     """
     from toolkit.files import check_writable_dir, output_lock
-    from toolkit.render.merge import check_parts, merge_parts
+    from toolkit.render.merge import merge_parts
 
-    check_parts(parts)
     check_writable_dir(out)
     with output_lock(out), progress_bar("merge") as update:
         path = merge_parts(parts, out, progress=update)
