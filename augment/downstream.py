@@ -7,7 +7,8 @@ rate. The interpolation models are trained on the sparse training images only, s
 them. Arms:
   real         the sparse real images only
   photometric  + albumentations photometric transforms of the real images (labels unchanged)
-  mixup        + pixel-space cross-dissolves of the same pairs and alphas the latent arms use
+  mixup        + pixel-space cross-dissolves of the same pairs and alphas the latent arms use (the same
+               generator, seed and settings, with a model whose latent is the pixels)
   ae           + decoded latent interpolations of a plain autoencoder
   aeai         + decoded latent interpolations of AEAI
 Every arm gets the same CNN, the same number of optimisation steps and the same seeds; in arms with extra
@@ -19,12 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from toolkit.augment.sampling import AlphaDist, PairMode, candidate_pairs, interpolate_params, sample_alpha
 from toolkit.datasets import DatasetInfo
 from toolkit.errors import UserError
 
@@ -131,22 +132,6 @@ def photometric_images(images: np.ndarray, n: int, seed: int) -> tuple[np.ndarra
     return np.stack([pipeline(image=images[k])["image"] for k in source]), source
 
 
-def mixup_images(
-    data: DatasetInfo, rows: np.ndarray, n: int, seed: int, max_gap: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n pixel cross-dissolves of neighbour pairs; returns (images uint8, params, labels)."""
-    rng = np.random.default_rng(seed)
-    pairs = candidate_pairs(rows, data.params, data.labels, data.periods, PairMode.neighbors, max_gap)
-    chosen = pairs[rng.integers(0, len(pairs), size=n)]  # (n, 2) dataset rows
-    alpha = sample_alpha(rng, n, AlphaDist.uniform)  # (n,)
-    images = data.read_images(rows).astype(np.float32)  # small: the sparse training images only
-    position = np.searchsorted(rows, chosen)
-    a = alpha[:, None, None, None]
-    mixed = (1 - a) * images[position[:, 0]] + a * images[position[:, 1]]
-    params = interpolate_params(data.params[chosen[:, 0]], data.params[chosen[:, 1]], alpha, data.periods)
-    return np.rint(mixed).astype(np.uint8), params, data.labels[chosen[:, 0]]
-
-
 def _to_tensor(images: np.ndarray) -> Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
 
@@ -226,3 +211,114 @@ def summary_table(results: list[ArmResult], task: str) -> str:
 
 def config_dict(cfg: DownstreamConfig) -> dict:
     return asdict(cfg)
+
+
+def write_subset(data: DatasetInfo, rows: np.ndarray, out: Path) -> DatasetInfo:
+    """A dataset file holding only `rows` of `data` (the sparse training images the interpolators see)."""
+    from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
+
+    if out.exists():
+        return open_dataset(out)
+    spec = DatasetSpec(
+        data.image_size,
+        data.param_names,
+        data.periods.tolist(),
+        data.label_names,
+        {**data.settings, "subset_of": str(data.path.resolve()), "subset_rows": int(len(rows))},
+    )
+    writer = H5Writer(out, spec)
+    for start in range(0, len(rows), 256):
+        chunk = rows[start : start + 256]
+        writer.append(data.read_images(chunk), data.params[chunk], data.labels[chunk])
+    return open_dataset(writer.close())
+
+
+def train_interpolator(method: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress) -> Path:
+    """Train `method` on the sparse subset into `run_dir`, continuing a run that was interrupted."""
+    from toolkit.aeai.config import TrainConfig
+    from toolkit.aeai.run import CHECKPOINT, load_checkpoint
+    from toolkit.aeai.trainer import train
+
+    resume = (run_dir / CHECKPOINT).exists()
+    if resume and load_checkpoint(run_dir / CHECKPOINT)["epoch"] >= cfg.interp_epochs:
+        return run_dir
+    config = TrainConfig(data=str(subset), method=method, epochs=cfg.interp_epochs, seed=0, device=device)
+    train(config, run_dir=run_dir, resume=resume, progress=progress)
+    return run_dir
+
+
+def make_extra(arm: str, subset: DatasetInfo, work: Path, cfg: DownstreamConfig, device: str, progress) -> Path:
+    """The augmented file of a latent or mixup arm: `cfg.n_extra` images between neighbour pairs."""
+    from toolkit.aeai.metrics import PixelDissolve
+    from toolkit.aeai.run import load_run
+    from toolkit.augment.generate import AugmentConfig, generate
+
+    out = work / f"extra-{arm}.h5"
+    if out.exists():
+        return out
+    if arm == "mixup":
+        model, provenance = PixelDissolve(), {"method": "pixel-mixup"}
+    else:
+        run = train_interpolator(arm, subset.path, work / f"interp-{arm}", cfg, device, progress)
+        loaded = load_run(run, device=device)
+        model, provenance = loaded.model, {"method": loaded.method, "run": str(run)}
+    augment = AugmentConfig(n=cfg.n_extra, seed=0, max_gap=cfg.max_gap)
+    rows = np.arange(subset.n)  # every row of the subset is a sparse training image
+    return generate(model, subset, rows, out, augment, provenance, torch.device(device))
+
+
+def run_benchmark(
+    data_path: Path, work: Path, cfg: DownstreamConfig, device: str = "cpu", log: Callable[[str], None] = print
+) -> dict:
+    """Run every arm for every seed; results so far are kept in `work`, so a rerun continues."""
+    import json
+
+    from toolkit.datasets import open_dataset
+
+    cfg.validate()
+    data = open_dataset(data_path)
+    train_rows, test_rows = sparse_split(data, cfg.task)
+    work.mkdir(parents=True, exist_ok=True)
+    subset = write_subset(data, train_rows, work / "sparse-train.h5")
+    log(f"{cfg.task}: {len(train_rows)} sparse training images, {len(test_rows)} test images")
+
+    def tensors(images: np.ndarray, params: np.ndarray, labels: np.ndarray) -> tuple[Tensor, Tensor]:
+        return _to_tensor(images), targets_for(cfg.task, params, labels, data.param_names)
+
+    real = tensors(subset.read_images(), subset.params, subset.labels)
+    test = tensors(data.read_images(test_rows), data.params[test_rows], data.labels[test_rows])
+    scores_path = work / "scores.jsonl"
+    done = {}
+    if scores_path.exists():
+        for line in scores_path.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["arm"], row["seed"])] = row["score"]
+    results = []
+    for arm in cfg.arms:
+        extra = None
+        if arm == "photometric":
+            images, source = photometric_images(subset.read_images(), cfg.n_extra, seed=0)
+            extra = tensors(images, subset.params[source], subset.labels[source])
+        elif arm != "real":
+            made = open_dataset(make_extra(arm, subset, work, cfg, device, progress=None))
+            extra = tensors(made.read_images(), made.params, made.labels)
+        scores = []
+        for seed in range(cfg.seeds):
+            if (arm, seed) not in done:
+                score = train_and_score(cfg.task, real, extra, test, len(data.label_names), cfg, seed)
+                with open(scores_path, "a") as f:
+                    f.write(json.dumps({"arm": arm, "seed": seed, "score": score}) + "\n")
+                done[(arm, seed)] = score
+            scores.append(done[(arm, seed)])
+            log(f"  {arm:12s} seed {seed}: {scores[-1]:.3f}")
+        results.append(ArmResult(arm, scores))
+    return {
+        "task": cfg.task,
+        "data": str(data.path),
+        "metric": "mean angular error (deg)" if cfg.task == "pole" else "test error rate (%)",
+        "config": config_dict(cfg),
+        "train_images": int(len(train_rows)),
+        "test_images": int(len(test_rows)),
+        "arms": {r.arm: {"mean": r.mean, "std": r.std, "scores": r.scores} for r in results},
+        "table": summary_table(results, cfg.task),
+    }

@@ -12,7 +12,6 @@ from toolkit.augment.downstream import (
     DownstreamConfig,
     angular_error_deg,
     light_direction,
-    mixup_images,
     sparse_split,
     train_and_score,
 )
@@ -54,17 +53,6 @@ def test_angular_error_known_answers() -> None:
     torch.testing.assert_close(errors, torch.tensor([90.0, 0.0, 90.0]), atol=1e-3, rtol=0)
 
 
-def test_mixup_labels_follow_the_pair(tmp_path: Path) -> None:
-    data = open_dataset(pole_like(tmp_path / "p.h5"))
-    train, _ = sparse_split(data, "pole")
-    images, params, labels = mixup_images(data, train, n=50, seed=0, max_gap=20)
-    assert images.shape == (50, 32, 32, 3) and images.dtype == np.uint8
-    # Every interpolated azimuth lies within 20 degrees (short arc) of a training azimuth on both sides.
-    gap = np.abs((params[:, 1][:, None] - np.arange(0, 360, 20)[None] + 180) % 360 - 180).min(axis=1)
-    assert gap.max() <= 10 + 1e-4
-    assert ((45 <= params[:, 0]) & (params[:, 0] <= 80)).all()
-
-
 def test_cnn_learns_the_light_direction(tmp_path: Path) -> None:
     data = open_dataset(pole_like(tmp_path / "p.h5"))
     rows = np.arange(data.n)
@@ -81,3 +69,24 @@ def test_bad_config_is_refused() -> None:
         DownstreamConfig(arms=["real", "magic"]).validate()
     with pytest.raises(UserError, match="--task"):
         DownstreamConfig(task="faces").validate()
+
+
+def test_benchmark_runs_every_arm_and_continues(tmp_path: Path) -> None:
+    from toolkit.augment.downstream import run_benchmark
+
+    data = pole_like(tmp_path / "p.h5")
+    cfg = DownstreamConfig(seeds=2, steps=3, batch_size=8, n_extra=24, interp_epochs=1)
+    report = run_benchmark(data, tmp_path / "work", cfg, log=lambda line: None)
+    assert list(report["arms"]) == ["real", "photometric", "mixup", "ae", "aeai"]
+    assert all(len(arm["scores"]) == 2 and np.isfinite(arm["scores"]).all() for arm in report["arms"].values())
+    # The interpolators saw only the sparse training images.
+    sparse = open_dataset(tmp_path / "work" / "sparse-train.h5")
+    assert sparse.n == 144 and sorted(set(sparse.params[:, 1].tolist())) == list(range(0, 360, 20))
+    extra = open_dataset(tmp_path / "work" / "extra-aeai.h5")
+    assert extra.n == 24 and extra.settings["method"] == "aeai"
+    mixup = open_dataset(tmp_path / "work" / "extra-mixup.h5")
+    np.testing.assert_array_equal(mixup.extra["source_index"], extra.extra["source_index"])  # the same pairs
+    lines = (tmp_path / "work" / "scores.jsonl").read_text().splitlines()
+    again = run_benchmark(data, tmp_path / "work", cfg, log=lambda line: None)
+    assert again["arms"] == report["arms"]
+    assert (tmp_path / "work" / "scores.jsonl").read_text().splitlines() == lines  # nothing recomputed
