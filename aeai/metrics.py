@@ -50,8 +50,8 @@ class EvalConfig:
     min_interval: float = 15.0  # shortest interval of the per-length curve (paper: 15)
     max_interval: float = 80.0  # the largest interval: per-alpha curves, retrieval, summaries (paper: 80)
     ends: Ends = Ends.all
-    max_intervals: int = 0  # cap on intervals per parameter at the largest length; 0 = all
-    curve_intervals: int = 48  # cap per parameter for each shorter length of the per-length curve; 0 = all
+    max_intervals: int = 288  # cap on intervals per parameter at the largest length (pole: half of 576); 0 = all
+    curve_intervals: int = 24  # cap per parameter for each shorter length of the per-length curve; 0 = all
     batch_size: int = 256  # frames decoded per batch
 
     def validate(self) -> None:
@@ -185,16 +185,23 @@ def enumerate_intervals(grid: Grid, axis: int, length: float) -> Intervals:
 
 
 def axis_lengths(axis: Axis, config: EvalConfig) -> list[float]:
-    """Interval lengths measured along `axis`: multiples of its step from min_interval up to what it holds."""
+    """Interval lengths measured along `axis`: its step's multiples from min_interval up to --interval or its span.
+
+    An axis too short for --interval (the pole's elevation spans 35 degrees) stops at the longest it holds;
+    on an axis that does hold it, --interval must be a multiple of the step, so nobody measures 80 as 75.
+    """
     if axis.n < 2:
         return []
-    for option, value in (("--min-interval", config.min_interval), ("--interval", config.max_interval)):
-        steps = value / axis.step
-        if abs(steps - round(steps)) * axis.step > 10 * GRID_TOLERANCE:
-            raise UserError(f"{option} {value:g} is not a multiple of the '{axis.name}' grid step {axis.step:g}")
-    first = max(2, round(config.min_interval / axis.step))  # two steps: at least one in-between image
-    last = min(round(config.max_interval / axis.step), round(axis.longest_interval() / axis.step))
-    return [k * axis.step for k in range(first, last + 1)]
+    longest = round(axis.longest_interval() / axis.step)
+    last = config.max_interval / axis.step
+    if last <= longest + 1e-6:
+        if abs(last - round(last)) * axis.step > 10 * GRID_TOLERANCE:
+            raise UserError(
+                f"--interval {config.max_interval:g} is not a multiple of the '{axis.name}' grid step {axis.step:g}"
+            )
+        longest = round(last)
+    first = max(2, math.ceil(config.min_interval / axis.step - 1e-6))  # two steps: one in-between image at least
+    return [k * axis.step for k in range(first, longest + 1)]
 
 
 def split_status(split: Split | None, n: int) -> np.ndarray:

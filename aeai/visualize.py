@@ -51,8 +51,8 @@ def save_report(report: dict, path: Path) -> Path:
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path = Path(path)
-    with atomic_write(path, suffix=".png") as tmp:  # matplotlib picks the format from the suffix
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -252,7 +252,7 @@ def gif_frames(frames: np.ndarray, scale: int = 1) -> list[Image.Image]:
 def save_image(image: Image.Image, path: Path) -> Path:
     """PNG (or anything PIL knows from the suffix), written atomically."""
     path = Path(path)
-    with atomic_write(path, suffix=path.suffix) as tmp:
+    with atomic_write(path) as tmp:
         image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
     return path
 
@@ -260,7 +260,7 @@ def save_image(image: Image.Image, path: Path) -> Path:
 def save_gif(frames: list[Image.Image], path: Path, frame_ms: int = 80) -> Path:
     """An endlessly looping animated GIF, written atomically."""
     path = Path(path)
-    with atomic_write(path, suffix=".gif") as tmp:
+    with atomic_write(path) as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
     return path
 

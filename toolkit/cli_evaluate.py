@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from toolkit.aeai.metrics import Ends
 from toolkit.cli import app
 from toolkit.cli_augment import resolve_device
 from toolkit.errors import UserError
@@ -59,14 +58,18 @@ def evaluate(
     ] = 80.0,
     min_interval: Annotated[float, typer.Option(help="Shortest interval of the MSE-per-length curve.")] = 15.0,
     ends: Annotated[
-        Ends, typer.Option(help="Intervals whose two ends are from: all images, the train split, or the test split.")
-    ] = Ends.all,
+        str, typer.Option(help="all, train or test: the split both ends of an interval come from (all: any).")
+    ] = "all",
     max_intervals: Annotated[
-        int, typer.Option(help="At most this many intervals per parameter at the largest length; 0: all.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            help="Intervals per parameter at the largest length, at most, evenly spread; 0: all. [default: 288]"
+        ),
+    ] = None,
     curve_intervals: Annotated[
-        int, typer.Option(help="At most this many intervals per parameter at each shorter length; 0: all.")
-    ] = 48,
+        int | None,
+        typer.Option(help="At most this many intervals per parameter at each shorter length; 0: all. [default: 24]"),
+    ] = None,
     dissolve: Annotated[
         bool, typer.Option(help="Add the pixel cross-dissolve as a reference curve (costs no decoding).")
     ] = False,
@@ -83,17 +86,19 @@ def evaluate(
     and in-between images belong to each run's train and test split; `--ends test` keeps only intervals
     between two test images.
     """
-    from toolkit.aeai.metrics import EvalConfig, PixelDissolve, evaluate_model
+    from toolkit.aeai.metrics import Ends, EvalConfig, PixelDissolve, evaluate_model
     from toolkit.aeai.visualize import plot_all, save_report
     from toolkit.files import check_writable_dir
 
+    if ends not in set(Ends):
+        raise UserError(f"--ends must be all, train or test, got '{ends}'")
+    caps = {"max_intervals": max_intervals, "curve_intervals": curve_intervals}
     config = EvalConfig(
         min_interval=min_interval,
         max_interval=interval,
-        ends=ends,
-        max_intervals=max_intervals,
-        curve_intervals=curve_intervals,
+        ends=Ends(ends),
         batch_size=batch_size,
+        **{k: v for k, v in caps.items() if v is not None},  # None: the library's defaults
     )
     config.validate()
     if out is None:
@@ -125,7 +130,7 @@ def evaluate(
         results.extend(references)
     seconds = time.perf_counter() - started
     report = {
-        "settings": {k: (str(v) if isinstance(v, Ends) else v) for k, v in vars(config).items()},
+        "settings": results[0][1]["config"],
         "seconds": round(seconds, 2),
         "device": str(torch_device),
         "runs": [{"name": name, **result} for name, result in results],
