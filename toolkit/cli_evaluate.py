@@ -262,7 +262,10 @@ def example_pairs(loaded, dataset, n: int, gap: float):
     keep = (dataset.labels[i] == dataset.labels[j]) & (i != j) & (largest > 0)
     if not keep.any():
         raise UserError("no two test images of the same object differ in their parameters; give --pair I J")
-    i, j, miss = i[keep], j[keep], np.abs(np.abs(diff[keep]).max(1) - gap)
+    size = np.abs(diff[keep])  # (K, P)
+    # Closest to `gap` along one parameter, with the others as equal as possible: a clean interval.
+    miss = np.abs(size.max(1) - gap) + (size.sum(1) - size.max(1))
+    i, j = i[keep], j[keep]
     best = miss <= miss.min() + 1e-6
     candidates = np.stack([i[best], j[best]], axis=1)
     chosen = np.unique(np.linspace(0, len(candidates) - 1, min(n, len(candidates))).round().astype(int))
