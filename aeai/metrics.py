@@ -325,18 +325,6 @@ def score_frames(
     return mse, nearest
 
 
-def _stats(values: np.ndarray) -> dict[str, list[float]]:
-    """Per-column mean, std, median and quartiles of (I, k + 1) values."""
-    q25, median, q75 = np.percentile(values, [25, 50, 75], axis=0)
-    return {
-        "mean": values.mean(0).tolist(),
-        "std": values.std(0).tolist(),
-        "median": median.tolist(),
-        "q25": q25.tolist(),
-        "q75": q75.tolist(),
-    }
-
-
 def positions_along(grid: Grid, s: Intervals, nearest_rows: np.ndarray) -> np.ndarray:
     """(I, k + 1) position of each frame's nearest image along the interval's axis, in degrees from its source."""
     a = grid.axes[s.axis]
@@ -443,83 +431,98 @@ def evaluate_model(
         },
         "axes": {},
     }
-    pooled_mse, pooled_iqr, pooled_mae, pooled_smooth, pooled_dev = [], [], [], [], []
-    for i in largest:
-        a = grid.axes[i]
+    for i, k in largest.items():
         per_length = {"length": [], "mse_mean": [], "intervals": []}
         for s, idx in zip(sets, frame_index, strict=True):
-            if s.axis != i:
-                continue
-            per_length["length"].append(s.length)
-            per_length["intervals"].append(int(len(s.group)))
-            per_length["mse_mean"].append(float(frame_mse[idx][:, 1:-1].mean()) if len(s.group) else None)
-        s = sets[largest[i]]
+            if s.axis == i:
+                per_length["length"].append(s.length)
+                per_length["intervals"].append(int(len(s.group)))
+                per_length["mse_mean"].append(float(frame_mse[idx][:, 1:-1].mean()) if len(s.group) else None)
+        s = sets[k]
         entry: dict = {"largest_interval": s.length, "intervals": int(len(s.group)), "per_length": per_length}
-        result["axes"][a.name] = entry
-        if len(s.group) == 0:
-            continue
-        idx = frame_index[largest[i]]
-        mse = frame_mse[idx]  # (I, k + 1)
-        near = nearest_row[idx]  # (I, k + 1)
-        alpha = np.arange(s.steps + 1) / s.steps
-        theta = positions_along(grid, s, near)  # (I, k + 1) degrees from the source
-        predicted = np.clip(theta / s.length, 0.0, 1.0)
-        off_line = np.zeros(near.shape, bool)
-        for j, other in enumerate(grid.axes):  # the nearest image should differ only along this axis
-            if j != i:
-                diff = param_difference(
-                    grid.params[near, other.column], grid.params[s.rows, other.column], grid.periods[j]
-                )
-                off_line |= np.abs(diff) > GRID_TOLERANCE
-        retrieval = _stats(predicted)
-        iqr = np.subtract(retrieval["q75"], retrieval["q25"])
-        smooth = acai_smoothness(theta)
-        entry["alpha"] = alpha.tolist()
-        entry["mse"] = {"mean": mse.mean(0).tolist(), "std": mse.std(0).tolist()}
-        entry["mse_in_between"] = float(mse[:, 1:-1].mean())
-        entry["alpha_retrieval"] = {
-            "median": retrieval["median"],
-            "q25": retrieval["q25"],
-            "q75": retrieval["q75"],
-            "iqr": iqr.tolist(),
-            "mean_iqr": float(iqr.mean()),
+        if len(s.group):
+            entry |= measure_axis(grid, s, frame_mse[frame_index[k]], nearest_row[frame_index[k]], status)
+        result["axes"][grid.axes[i].name] = entry
+    result["summary"] = summarize([e for e in result["axes"].values() if "mse" in e])
+    return result
+
+
+def measure_axis(grid: Grid, s: Intervals, mse: np.ndarray, near: np.ndarray, status: np.ndarray) -> dict:
+    """Per-alpha measures of the intervals `s`, from each frame's MSE (I, k + 1) and nearest dataset row (I, k + 1)."""
+    alpha = np.arange(s.steps + 1) / s.steps
+    theta = positions_along(grid, s, near)  # (I, k + 1) degrees from the source
+    predicted = np.clip(theta / s.length, 0.0, 1.0)
+    off_line = np.zeros(near.shape, bool)  # the nearest image should differ only along this interval's axis
+    for j, other in enumerate(grid.axes):
+        if j != s.axis:
+            diff = param_difference(grid.params[near, other.column], grid.params[s.rows, other.column], other.period)
+            off_line |= np.abs(diff) > GRID_TOLERANCE
+    q25, median, q75 = np.percentile(predicted, [25, 50, 75], axis=0)  # (k + 1,) each
+    smooth = acai_smoothness(theta)
+    finite = np.isfinite(smooth).any()
+    entry = {
+        "alpha": alpha.tolist(),
+        "mse": {"mean": mse.mean(0).tolist(), "std": mse.std(0).tolist()},
+        "mse_in_between": float(mse[:, 1:-1].mean()),
+        "alpha_retrieval": {
+            "median": median.tolist(),
+            "q25": q25.tolist(),
+            "q75": q75.tolist(),
+            "iqr": (q75 - q25).tolist(),
+            "mean_iqr": float((q75 - q25).mean()),
             "mean_abs_error": float(np.abs(predicted - alpha).mean()),
             "off_line_fraction": float(off_line.mean()),
-        }
-        entry["smoothness"] = {
-            "mean": float(np.nanmean(smooth)) if np.isfinite(smooth).any() else None,
-            "median": float(np.nanmedian(smooth)) if np.isfinite(smooth).any() else None,
+        },
+        "smoothness": {
+            "mean": float(np.nanmean(smooth)) if finite else None,
+            "median": float(np.nanmedian(smooth)) if finite else None,
             "degenerate_fraction": float(np.isnan(smooth).mean()),
-        }
-        if len(grid.axes) >= 2:
-            src = np.linalg.norm(param_difference(grid.params[s.rows[:, :1]], grid.params[near], grid.periods), axis=-1)
-            tgt = np.linalg.norm(
-                param_difference(grid.params[s.rows[:, -1:]], grid.params[near], grid.periods), axis=-1
-            )
-            ideal_src, ideal_tgt = alpha * s.length, (1 - alpha) * s.length
-            dev = np.concatenate([src.mean(0) - ideal_src, tgt.mean(0) - ideal_tgt])
-            entry["parameter_distance"] = {
-                "source": src.mean(0).tolist(),
-                "target": tgt.mean(0).tolist(),
-                "ideal_source": ideal_src.tolist(),
-                "ideal_target": ideal_tgt.tolist(),
-                "rms_deviation": float(np.sqrt(np.mean(dev**2))),
-            }
-            pooled_dev.append(dev)
-        entry["split"] = split_breakdown(s, status, mse)
-        pooled_mse.append(mse[:, 1:-1].ravel())
-        pooled_iqr.append(np.repeat(iqr, len(s.group)))  # weight each axis by its intervals
-        pooled_mae.append(np.abs(predicted - alpha).ravel())
-        pooled_smooth.append(smooth)
-    smooth_all = np.concatenate(pooled_smooth)
-    result["summary"] = {
-        "interval_mse": float(np.concatenate(pooled_mse).mean()),
-        "alpha_iqr": float(np.concatenate(pooled_iqr).mean()),
-        "alpha_mean_abs_error": float(np.concatenate(pooled_mae).mean()),
-        "parameter_distance_rms": float(np.sqrt(np.mean(np.concatenate(pooled_dev) ** 2))) if pooled_dev else None,
-        "smoothness": float(np.nanmean(smooth_all)) if np.isfinite(smooth_all).any() else None,
+        },
+        "split": split_breakdown(s, status, mse),
     }
-    return result
+    if len(grid.axes) >= 2:
+        params = grid.params[near]  # (I, k + 1, P)
+        source = np.linalg.norm(param_difference(grid.params[s.rows[:, :1]], params, grid.periods), axis=-1)
+        target = np.linalg.norm(param_difference(grid.params[s.rows[:, -1:]], params, grid.periods), axis=-1)
+        ideal_source, ideal_target = alpha * s.length, (1 - alpha) * s.length
+        deviation = np.concatenate([source.mean(0) - ideal_source, target.mean(0) - ideal_target])
+        entry["parameter_distance"] = {
+            "source": source.mean(0).tolist(),
+            "target": target.mean(0).tolist(),
+            "ideal_source": ideal_source.tolist(),
+            "ideal_target": ideal_target.tolist(),
+            "rms_deviation": float(np.sqrt(np.mean(deviation**2))),
+        }
+    return entry
+
+
+def summarize(entries: list[dict]) -> dict:
+    """One number per measure over all axes, each axis weighted by its frames (or intervals) at the largest length."""
+    intervals = np.array([e["intervals"] for e in entries], float)
+    frames = intervals * [len(e["alpha"]) for e in entries]  # (A,) frames incl. the ends
+    inner = intervals * [len(e["alpha"]) - 2 for e in entries]  # (A,) in-between frames
+    smooth = [
+        (e["smoothness"]["mean"], n * (1 - e["smoothness"]["degenerate_fraction"]))
+        for e, n in zip(entries, intervals, strict=True)
+    ]
+    smooth = [(v, w) for v, w in smooth if v is not None]
+    distance = [
+        (e["parameter_distance"]["rms_deviation"], len(e["alpha"])) for e in entries if "parameter_distance" in e
+    ]
+    return {
+        "interval_mse": float(np.average([e["mse_in_between"] for e in entries], weights=inner)),
+        "alpha_iqr": float(np.average([e["alpha_retrieval"]["mean_iqr"] for e in entries], weights=frames)),
+        "alpha_mean_abs_error": float(
+            np.average([e["alpha_retrieval"]["mean_abs_error"] for e in entries], weights=frames)
+        ),
+        # RMS over the points of all curves: square, average with each curve's point count, take the root.
+        "parameter_distance_rms": float(
+            np.sqrt(np.average([r**2 for r, _ in distance], weights=[w for _, w in distance]))
+        )
+        if distance
+        else None,
+        "smoothness": float(np.average([v for v, _ in smooth], weights=[w for _, w in smooth])) if smooth else None,
+    }
 
 
 class PixelDissolve(torch.nn.Module):
