@@ -208,7 +208,16 @@ class DatasetInfo:
             return ds[unique][inverse]
 
     def describe_settings(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items())) or "(none recorded)"
+        """The settings on one line, long lists (a render grid) shortened to their ends and length."""
+
+        def short(value: object) -> object:
+            if isinstance(value, list) and len(value) > 6:
+                return f"[{value[0]}, ..., {value[-1]}] ({len(value)} values)"
+            if isinstance(value, dict):
+                return "{" + ", ".join(f"{k}: {short(v)}" for k, v in value.items()) + "}"
+            return value
+
+        return ", ".join(f"{k}={short(v)}" for k, v in sorted(self.settings.items())) or "(none recorded)"
 
 
 def _bad(path: Path, problem: str) -> UserError:
