@@ -8,6 +8,7 @@ image or pair; the method sums over alphas and averages over pairs.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -55,7 +56,10 @@ def decode_with_derivative(decoder: nn.Module, z_alpha: Tensor, dz_dalpha: Tenso
     derivative of the batch's output when every alpha of the batch moves together, which is exactly what
     a central finite difference on the same batch measures).
     """
-    with fwAD.dual_level():
+    with fwAD.dual_level(), warnings.catch_warnings():
+        # torch's first make_dual scripts its own jvp decompositions and warns that jit.script is deprecated;
+        # nothing a user of this function can act on.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
         dual = fwAD.make_dual(z_alpha, dz_dalpha)
         x_alpha, dx_dalpha = fwAD.unpack_dual(decoder(dual))
     return x_alpha, dx_dalpha

@@ -11,6 +11,7 @@ reconstruct the pole set well.
 from __future__ import annotations
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import Tensor, nn
 
 from toolkit.errors import UserError
@@ -33,9 +34,49 @@ def block_channels(width: int) -> list[int]:
     return [width * 2**k for k in range(N_BLOCKS)]
 
 
+class _TangentSafeBatchNorm:
+    """BatchNorm whose training-mode forward, when given a forward-AD dual tensor, uses plain tensor ops.
+
+    torch's fused batch_norm has a forward-AD (JVP) formula, but backpropagating through that tangent gives
+    wrong parameter gradients in training mode (measured with torch 2.14 against central differences: the
+    batch statistics' dependence is dropped), which wrecks the smoothness loss L_S. Written out as
+    mean / variance / normalise, the tangent and its backward are exact. Everything else (eval mode, inputs
+    without a tangent) takes the fused kernel. A mixin, so state_dict keys stay those of nn.BatchNorm*.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or fwAD.unpack_dual(x).tangent is None:
+            return super().forward(x)
+        dims = [0, *range(2, x.ndim)]  # every dim but the channels
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        mean = x.mean(dims, keepdim=True)
+        centered = x - mean
+        var = centered.square().mean(dims, keepdim=True)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                n = x.numel() / x.shape[1]
+                batch_mean = fwAD.unpack_dual(mean).primal.view(-1)
+                batch_var = fwAD.unpack_dual(var).primal.view(-1) * n / max(n - 1, 1)  # unbiased, as torch keeps it
+                # New tensors, not in-place: the fused BatchNorm of an earlier pass saved these for its backward.
+                self.running_mean = torch.lerp(self.running_mean, batch_mean, factor)
+                self.running_var = torch.lerp(self.running_var, batch_var, factor)
+        y = centered * torch.rsqrt(var + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+
+class BatchNorm1d(_TangentSafeBatchNorm, nn.BatchNorm1d):
+    """nn.BatchNorm1d with an exact tangent backward in training mode (see _TangentSafeBatchNorm)."""
+
+
+class BatchNorm2d(_TangentSafeBatchNorm, nn.BatchNorm2d):
+    """nn.BatchNorm2d with an exact tangent backward in training mode (see _TangentSafeBatchNorm)."""
+
+
 def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
     # No conv bias: the BatchNorm right after it has its own shift.
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class Encoder(nn.Module):
@@ -74,10 +115,10 @@ class Decoder(nn.Module):
         self.c0 = channels[0]
         self.head = nn.Sequential(
             nn.Linear(latent, HIDDEN, bias=False),
-            nn.BatchNorm1d(HIDDEN),
+            BatchNorm1d(HIDDEN),
             nn.ReLU(inplace=True),
             nn.Linear(HIDDEN, self.c0 * self.side * self.side, bias=False),
-            nn.BatchNorm1d(self.c0 * self.side * self.side),
+            BatchNorm1d(self.c0 * self.side * self.side),
             nn.ReLU(inplace=True),
         )
         layers: list[nn.Module] = []

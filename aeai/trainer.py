@@ -210,7 +210,9 @@ def _keep_metrics_up_to(path: Path, epoch: int) -> None:
 
 
 def _first_bad(values: dict[str, float]) -> str | None:
-    return next((name for name, v in values.items() if not math.isfinite(v)), None)
+    # Name a term (L_S, D_loss, ...) rather than the total it spoils.
+    names = sorted(values, key=lambda name: name == "loss")
+    return next((name for name in names if not math.isfinite(values[name])), None)
 
 
 def train(

@@ -11,7 +11,7 @@ one runs under forward-mode AD when lambda_S > 0, so that it yields x(alpha) and
 d x / d alpha = J_g(z(alpha)) (z_j - z_i) together. (One shared pass would carry zero tangents through the
 decoder for the endpoints: measured on 2 CPU cores, 40% more decoder time for nothing.) D is updated every
 iteration with the standard GAN loss, real = P training images of the batch, fake = the P K decoded
-interpolations (detached).
+interpolations (detached, in effect: its loss only updates D).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class AEAI(Method):
             return torch.linspace(0.0, 1.0, m + 1, device=device).expand(n_pairs, m + 1)
         return torch.rand(n_pairs, 1, device=device)
 
-    def loss_terms(self, x: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-        """The four terms (each averaged over pairs) and the decoded interpolations (P K, 3, S, S)."""
+    def loss_terms(self, x: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor]:
+        """The four terms (averaged over pairs), D's loss and accuracy, the interpolations (P K, 3, S, S)."""
         c = self.config
         n_pairs = x.shape[0] // 2
         x = x[: 2 * n_pairs]  # an odd image out has no partner
@@ -83,41 +83,38 @@ class AEAI(Method):
             # (P K,) -> scalar: the paper's sum over the alphas of a pair, then the mean over pairs.
             return values.view(n_pairs, k).sum(1).mean()
 
+        disc: dict[str, Tensor] = {}
         if self.discriminator is not None:
-            terms["L_A"] = per_pair(adversarial_loss(self.discriminator(x_alpha)))
+            # One D pass serves both losses: real = the P images x_j, fake = the P K interpolations.
+            logits = self.discriminator(torch.cat([x[n_pairs:].to(x_alpha.dtype), x_alpha]))  # (P + P K,)
+            real, fake = logits[:n_pairs], logits[n_pairs:]  # (P,), (P K,)
+            terms["L_A"] = per_pair(adversarial_loss(fake))
+            disc["D_loss"] = discriminator_loss(real, fake)
+            disc["D_acc"] = ((real.detach() > 0).sum() + (fake.detach() < 0).sum()) / logits.shape[0]
         if c.lambda_c > 0:
             terms["L_C"] = per_pair(cycle_loss(z_alpha, self.model.encode(x_alpha)))
         if dx_dalpha is not None:
             terms["L_S"] = per_pair(smoothness_loss(dx_dalpha))
-        return terms, x_alpha
+        return terms, disc, x_alpha
 
     def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         c = self.config
         weights = {"L_R": 1.0, "L_A": c.lambda_a, "L_C": c.lambda_c, "L_S": c.lambda_s}
-        if self.discriminator is not None:
-            self.discriminator.requires_grad_(False)  # L_A trains the autoencoder only; D's grads would be waste
         with self.autocast():
-            terms, x_alpha = self.loss_terms(x)
+            terms, disc, _ = self.loss_terms(x)
         loss = sum(weights[name] * value for name, value in terms.items())
         opt = optimizers["model"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        logged = {"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}}
-
-        if self.discriminator is not None:
-            self.discriminator.requires_grad_(True)
-            with self.autocast():
-                # P real images (as many as the fake ones when K = 1): the x_j of each pair.
-                n_real = x.shape[0] // 2
-                logits = self.discriminator(torch.cat([x[-n_real:], x_alpha.detach()]))  # (P + P K,)
-            real, fake = logits[:n_real], logits[n_real:]
-            d_loss = discriminator_loss(real, fake)
+        if self.discriminator is None:
+            loss.backward()
+        else:
+            # Each loss reaches only its own networks: L_A trains the autoencoder through D but not D, and D's
+            # loss stops at x(alpha) as if it were detached. Autograd skips the gradients nobody asked for.
             opt_d = optimizers["discriminator"]
             opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
+            loss.backward(inputs=list(self.model.parameters()), retain_graph=True)
+            disc["D_loss"].backward(inputs=list(self.discriminator.parameters()))
             opt_d.step()
-            correct = (real.detach() > 0).sum() + (fake.detach() < 0).sum()
-            logged["D_loss"] = d_loss.detach()
-            logged["D_acc"] = correct / logits.shape[0]
-        return logged
+        opt.step()
+        logged = {"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}}
+        return logged | {name: value.detach() for name, value in disc.items()}

@@ -1,0 +1,173 @@
+"""AEAI's four loss terms: finite, of the right shape and sign; L_S's forward-mode derivative is exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.losses import (
+    PerceptualLoss,
+    adversarial_loss,
+    cycle_loss,
+    decode_with_derivative,
+    discriminator_loss,
+    smoothness_loss,
+    squared_error,
+)
+from toolkit.aeai.methods import METHODS
+from toolkit.aeai.nets import Decoder
+from toolkit.errors import UserError
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    # Tiny nets gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10x.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY = {"latent": 8, "width": 4}
+
+
+def aeai(**overrides) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return METHODS["aeai"](TrainConfig(**TINY, **overrides), 32)
+
+
+def test_every_term_is_a_finite_non_negative_scalar() -> None:
+    terms, disc, x_alpha = aeai().loss_terms(torch.rand(8, 3, 32, 32))
+    assert set(terms) == {"L_R", "L_A", "L_C", "L_S"}
+    for name, value in (terms | disc).items():
+        assert value.shape == (), name
+        assert torch.isfinite(value) and value > 0, name
+    assert 0 <= disc["D_acc"] <= 1
+    assert x_alpha.shape == (4, 3, 32, 32)  # 8 images -> 4 pairs, one alpha each
+
+
+def test_per_item_losses_have_one_value_per_item() -> None:
+    x, y = torch.rand(5, 3, 32, 32), torch.rand(5, 3, 32, 32)
+    assert squared_error(x, y).shape == (5,) and torch.all(squared_error(x, y) > 0)
+    assert torch.all(squared_error(x, x) == 0)
+    assert cycle_loss(torch.randn(5, 8), torch.randn(5, 8)).shape == (5,)
+    assert smoothness_loss(torch.randn(5, 3, 32, 32)).shape == (5,)
+
+
+def test_adversarial_loss_is_non_saturating_minus_log_d() -> None:
+    logits = torch.tensor([-30.0, 0.0, 3.0])
+    expected = -torch.log(torch.sigmoid(logits.double())).float()
+    assert torch.allclose(adversarial_loss(logits), expected)
+    assert adversarial_loss(logits)[0] > 29  # a confident "fake" still gives a strong gradient, not log(0)
+
+
+def test_discriminator_loss_is_low_when_it_is_right() -> None:
+    right = discriminator_loss(torch.full((4,), 5.0), torch.full((4,), -5.0))
+    wrong = discriminator_loss(torch.full((4,), -5.0), torch.full((4,), 5.0))
+    assert 0 < right < 0.1 < wrong
+
+
+def test_zero_lambdas_drop_their_terms_and_the_discriminator() -> None:
+    method = aeai(lambda_a=0.0, lambda_c=0.0, lambda_s=0.0)
+    terms, disc, _ = method.loss_terms(torch.rand(4, 3, 32, 32))
+    assert set(terms) == {"L_R"} and disc == {}
+    assert method.extras == {} and set(method.configure_optimizers()) == {"model"}
+
+
+def test_alpha_grid_sums_over_n_over_m() -> None:
+    method = aeai(alpha_grid=4)
+    alphas = method.sample_alphas(3, torch.device("cpu"))
+    assert alphas.shape == (3, 5)
+    assert torch.allclose(alphas[0], torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]))
+    _, _, x_alpha = method.loss_terms(torch.rand(6, 3, 32, 32))
+    assert x_alpha.shape == (15, 3, 32, 32)  # 3 pairs x 5 alphas
+
+
+def _decoded(decoder: Decoder, z_i: torch.Tensor, dz: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return decoder(z_i + alpha[:, None] * dz)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_smoothness_derivative_matches_central_difference(mode: str) -> None:
+    # float64 so that the finite difference itself is accurate. In train mode BatchNorm couples the batch:
+    # the forward-AD tangent is then the derivative when all alphas move together, and so is this difference.
+    torch.manual_seed(0)
+    decoder = Decoder(32, latent=8, width=4).double().train(mode == "train")
+    z_i, z_j = torch.randn(6, 8, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
+    dz = z_j - z_i
+    alpha = torch.rand(6, dtype=torch.float64)
+    momentum_free = [m for m in decoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in momentum_free:
+        bn.momentum = 0.0  # keep running stats fixed so that every call below sees the same function in eval
+    x_alpha, dx_dalpha = decode_with_derivative(decoder, z_i + alpha[:, None] * dz, dz)
+    h = 1e-6  # small: ReLU kinks within a larger step spoil the difference, not the derivative
+    central = (_decoded(decoder, z_i, dz, alpha + h) - _decoded(decoder, z_i, dz, alpha - h)) / (2 * h)
+    assert torch.allclose(x_alpha, _decoded(decoder, z_i, dz, alpha), atol=1e-12)
+    assert dx_dalpha.abs().max() > 1e-3  # not trivially zero
+    assert torch.allclose(dx_dalpha, central, rtol=1e-5, atol=1e-8)
+
+
+def test_smoothness_loss_is_differentiable_through_the_tangent() -> None:
+    torch.manual_seed(0)
+    decoder = Decoder(32, latent=8, width=4)
+    z = torch.randn(4, 8, requires_grad=True)
+    _, dx = decode_with_derivative(decoder, z, torch.randn(4, 8))
+    smoothness_loss(dx).sum().backward()
+    grads = [p.grad for p in decoder.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_smoothness_gradient_matches_central_difference() -> None:
+    # Backpropagating through the tangent must give the true parameter gradient of L_S in training mode;
+    # torch's fused BatchNorm gets this wrong (which left the nets' outputs covered in noise).
+    torch.manual_seed(0)
+    decoder = Decoder(32, latent=8, width=4).double().train()
+    z, dz = torch.randn(6, 8, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
+
+    def loss() -> torch.Tensor:
+        return decode_with_derivative(decoder, z, dz)[1].square().sum()  # L_S in float64 (smoothness_loss is float32)
+
+    params = list(decoder.parameters())
+    loss().backward()
+    direction = [torch.randn_like(p) for p in params]
+    along = sum((p.grad * d).sum() for p, d in zip(params, direction, strict=True) if p.grad is not None)
+    h = 1e-7  # small enough that no ReLU flips (L_S jumps where one does)
+    with torch.no_grad():
+        for p, d in zip(params, direction, strict=True):
+            p.add_(h * d)
+        plus = loss()
+        for p, d in zip(params, direction, strict=True):
+            p.sub_(2 * h * d)
+        minus = loss()
+    assert torch.allclose(along, (plus - minus) / (2 * h), rtol=1e-4)
+
+
+def _vgg_features_file(path: Path) -> Path:
+    from torchvision.models import vgg16
+
+    torch.manual_seed(0)
+    features = vgg16(weights=None).features[: PerceptualLoss.CUT]
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    return path
+
+
+def test_perceptual_loss_loads_weights_from_a_file(tmp_path: Path) -> None:
+    loss = PerceptualLoss(_vgg_features_file(tmp_path / "vgg16.pth"))
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert loss(x, x).abs().max() == 0
+    value = loss(x, y)
+    assert value.shape == (2,) and torch.all(value > 0)
+    assert not any(p.requires_grad for p in loss.parameters())
+
+
+def test_perceptual_loss_refuses_pickled_objects(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.pth"
+    torch.save({"features.0.weight": object()}, bad)
+    with pytest.raises(UserError, match="not a readable VGG16 weights file"):
+        PerceptualLoss(bad)
