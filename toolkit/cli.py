@@ -75,21 +75,24 @@ def import_coil(
 # Each area's commands live in their own module and register themselves on `app` when imported.
 # (Imports at the bottom on purpose: those modules import `app` from here.)
 # COMMAND MODULES: add one import line per module below.
-import toolkit.cli_train  # noqa: E402, F401
+# The order of these imports is the order of the commands in --help.
+# isort: off
 import toolkit.cli_render  # noqa: E402, F401
+import toolkit.cli_train  # noqa: E402, F401
 import toolkit.cli_augment  # noqa: E402, F401
 import toolkit.cli_evaluate  # noqa: E402, F401
+# isort: on
 
 
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 1, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except UserError as e:
         console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        console.print("interrupted")
+        console.print("interrupted; run the same command again to resume")
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
@@ -102,6 +105,11 @@ def main() -> None:
         else:
             console.print(f"[red]error:[/] {e.format_message()}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
+    # In non-standalone mode typer turns Ctrl-C into a returned 130 rather than an exception.
+    if isinstance(code, int) and code != 0:
+        if code == 130:
+            console.print("interrupted; run the same command again to resume")
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +19,14 @@ def check_writable_dir(path: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output folder {folder}: {e.strerror}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"output folder {folder} is not writable; choose another --out")
     if Path(path).is_dir():
         raise UserError(f"{path} is a directory; --out needs a file path")
+    # os.access says yes to root everywhere; only creating a file proves the folder takes one.
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UserError(f"output folder {folder} is not writable ({e.strerror}); choose another --out") from None
 
 
 @contextlib.contextmanager
@@ -29,7 +34,10 @@ def output_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` for the duration of a job; a second job is refused, not mixed in."""
     # The lock file stays behind (hidden): unlinking it would let a third job lock a fresh inode.
     lock_path = Path(path).with_name(f".{Path(path).name}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise UserError(f"cannot write next to {path} ({e.strerror}); choose another --out") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
