@@ -1,9 +1,10 @@
 """The paper's loss terms (section 2.1), per pair or per image, plus the decoder's exact alpha-derivative.
 
-Every squared norm ||v||^2 is taken as the mean of v^2 over its elements (pixels, or latent dimensions), as
-a Keras `mse` would: the terms then have comparable scales whatever the image size, which is what the
-paper's weights lambda_A = lambda_C = 1e-2, lambda_S = 1e-1 balance. Functions return one value per
-image or pair; the method sums over alphas and averages over pairs.
+Squared norms are the paper's: ||v||^2 sums v^2 over its elements (pixels, or latent dimensions), and
+the L2 reconstruction loss is the squared L2 distance between two images. (Means instead of sums would
+make the per-image adversarial term -log D weigh 12288 times more against reconstruction at 64x64;
+trained that way the pole set's reconstructions collapse to a shadowless blob.) Functions return one
+value per image or pair; the method sums over the alphas of a pair and averages over pairs.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from toolkit.errors import UserError
 
 
 def squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
-    """Per-image L2 loss: (B, ...) x2 -> (B,), mean squared difference over all but the first dim."""
-    return (x_hat.float() - x.float()).square().flatten(1).mean(1)
+    """Per-image squared L2 distance: (B, ...) x2 -> (B,), summed over all but the first dim."""
+    return (x_hat.float() - x.float()).square().flatten(1).sum(1)
 
 
 def adversarial_loss(logits_fake: Tensor) -> Tensor:
@@ -32,12 +33,12 @@ def adversarial_loss(logits_fake: Tensor) -> Tensor:
 
 def cycle_loss(z_alpha: Tensor, z_cycle: Tensor) -> Tensor:
     """||z(alpha) - f(g(z(alpha)))||^2 per interpolation: (N, latent) x2 -> (N,)."""
-    return (z_cycle.float() - z_alpha.float()).square().mean(1)
+    return (z_cycle.float() - z_alpha.float()).square().sum(1)
 
 
 def smoothness_loss(dx_dalpha: Tensor) -> Tensor:
     """||d x(alpha) / d alpha||^2 per interpolation: (N, 3, H, W) -> (N,)."""
-    return dx_dalpha.float().square().flatten(1).mean(1)
+    return dx_dalpha.float().square().flatten(1).sum(1)
 
 
 def discriminator_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
@@ -103,7 +104,7 @@ class PerceptualLoss(nn.Module):
         return self
 
     def forward(self, x: Tensor, x_hat: Tensor) -> Tensor:
-        """Per-image loss (B,): mean squared difference of the two images' relu2_2 features."""
+        """Per-image loss (B,): squared distance of the relu2_2 features over their size C H W (Johnson et al.)."""
         both = (torch.cat([x, x_hat]) - self.mean) / self.std
-        feats = self.features(both)
-        return squared_error(*feats.chunk(2))
+        feats, feats_hat = self.features(both).float().chunk(2)
+        return (feats_hat - feats).square().flatten(1).mean(1)

@@ -96,6 +96,8 @@ def resume_config(run_dir: Path, overrides: dict) -> TrainConfig:
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"--resume: {path} is unreadable ({e})") from None
     config = TrainConfig.from_dict(saved)
+    if "data_path" in saved and "data" not in overrides:
+        config.data = saved["data_path"]  # absolute: resuming from another folder finds the same file
     for name, value in overrides.items():
         if name in RESUMABLE:
             setattr(config, name, value)
@@ -203,10 +205,17 @@ def _keep_metrics_up_to(path: Path, epoch: int) -> None:
     # A crash between the checkpoint and the metrics line (or the reverse) must not leave duplicates on resume.
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("epoch", 0) <= epoch]
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if _epoch_of(line) <= epoch]
     if len(kept) != len(lines):
         path.write_text("".join(line + "\n" for line in kept))
+
+
+def _epoch_of(line: str) -> float:
+    try:
+        return json.loads(line).get("epoch", math.inf)
+    except (json.JSONDecodeError, AttributeError):
+        return math.inf  # a line torn by a kill mid-write: dropped
 
 
 def _first_bad(values: dict[str, float]) -> str | None:

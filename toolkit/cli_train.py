@@ -110,5 +110,5 @@ def train(
             f"interrupted: saved epoch {result.epoch} to {result.run_dir}; "
             f"continue with --resume --out {result.run_dir}"
         )
-        raise typer.Exit(130)
+        raise SystemExit(130)  # not typer.Exit: the generic "run the same command again" hint is wrong here
     console.print(f"trained {result.epoch} epochs into {result.run_dir}{summary}")
