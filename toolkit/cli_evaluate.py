@@ -27,11 +27,6 @@ def _load(run: Path, data: Path | None, device):
         raise UserError(
             f"{dataset.path} holds {dataset.image_size}px images, the run {run} was trained on {loaded.image_size}px"
         )
-    if device.type == "cpu":
-        import torch
-
-        # oneDNN's channels-last convolutions decode about twice as fast on this kind of CPU; the model is ours.
-        loaded.model.to(memory_format=torch.channels_last)
     return loaded, dataset
 
 
