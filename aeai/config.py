@@ -9,6 +9,19 @@ from pathlib import Path
 
 from toolkit.errors import UserError
 
+# Loss weights and slopes: 0 is allowed (it drops a term), negative or non-finite values are not.
+NON_NEGATIVE = (
+    "lambda_a",
+    "lambda_c",
+    "lambda_s",
+    "beta",
+    "acai_lambda",
+    "amr_lambda",
+    "amr_beta",
+    "gaia_slope",
+    "gaia_distance",
+)
+
 
 @dataclass
 class TrainConfig:
@@ -18,7 +31,7 @@ class TrainConfig:
     method: str = "aeai"
     epochs: int = 120  # pole set (576 images, 64x64): about 6 s an epoch on an idle 2-core CPU, 12 minutes
     batch_size: int = 32
-    lr: float = 5e-4  # Adam, autoencoder and discriminator alike
+    lr: float | None = None  # Adam, all of a method's networks; None: the method's own default (Method.default_lr)
     latent: int = 256  # paper, section 4.2
     width: int = 16  # feature maps of the first conv block; the paper goes 16 -> 128
     lambda_a: float = 1e-2  # adversarial (paper, section 2.3); 0 drops the discriminator (ablation)
@@ -32,9 +45,30 @@ class TrainConfig:
     sample_every: int = 10  # epochs between interpolation grids (and the last epoch always)
     device: str = "auto"  # auto | cpu | cuda
     compile: bool = False  # torch.compile the nets (CUDA)
+    # Baselines' settings, their authors' defaults (../shared/baselines.md); each method reads only its own.
+    beta: float = 4.0  # vae: weight of the KL term (Higgins et al. 2016)
+    acai_lambda: float = 0.5  # acai: weight of the critic term in the AE loss (brain-research/acai, advweight)
+    acai_gamma: float = 0.2  # acai: the critic sees gamma x + (1 - gamma) g(f(x)) as "alpha 0" (acai, reg)
+    amr_lambda: float = 10.0  # amr: weight of the L1 reconstruction (christopher-beckham/amr, lamb)
+    amr_beta: float = 0.0  # amr: weight of the latent consistency L1(f(g(z_mix)), z_mix) (amr, beta)
+    amr_d_steps: int = 5  # amr: D steps per autoencoder step (amr, update_g_every)
+    gaia_slope: float = 20.0  # gaia: slope of the sigmoids that balance D and G (timsainb/GAIA, lr_sigma_slope)
+    gaia_distance: float = 5e-5  # gaia: weight of the pairwise-distance loss (GAIA, latent_loss_weights)
+
+    def __post_init__(self) -> None:
+        if self.lr is None:
+            # Resolved here so that config.json records the rate the run actually used.
+            from toolkit.aeai.methods import METHODS
+
+            if self.method in METHODS:
+                self.lr = METHODS[self.method].default_lr
 
     def validate(self) -> None:
         """Raise a UserError naming the first bad setting."""
+        from toolkit.aeai.methods import METHODS
+
+        if self.method not in METHODS:
+            raise UserError(f"unknown method '{self.method}'; choose one of {', '.join(sorted(METHODS))}")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "latent": self.latent, "width": self.width}
         for name, value in positive.items():
             if value < 1:
@@ -43,7 +77,9 @@ class TrainConfig:
             raise UserError("--batch-size must be at least 2: AEAI interpolates between pairs of images")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise UserError(f"--lr must be a positive number, got {self.lr}")
-        for name in ("lambda_a", "lambda_c", "lambda_s"):
+        if self.amr_d_steps < 1:
+            raise UserError(f"--amr-d-steps must be at least 1, got {self.amr_d_steps}")
+        for name in NON_NEGATIVE:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise UserError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
@@ -53,12 +89,10 @@ class TrainConfig:
             raise UserError(f"--sample-every must be at least 1, got {self.sample_every}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"--device must be auto, cpu or cuda, got '{self.device}'")
+        if not 0 <= self.acai_gamma <= 1:
+            raise UserError(f"--acai-gamma must be in [0, 1], got {self.acai_gamma}")
         if self.perceptual is not None and not Path(self.perceptual).is_file():
             raise UserError(f"--perceptual {self.perceptual}: no such VGG16 weights file")
-        from toolkit.aeai.methods import METHODS
-
-        if self.method not in METHODS:
-            raise UserError(f"unknown method '{self.method}'; choose one of {', '.join(sorted(METHODS))}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,12 +1,22 @@
-"""The training methods by name; each supplies its losses and extra networks to the one trainer loop."""
+"""The training methods by name; each supplies its losses and extra networks to the one trainer loop.
+
+Adding a method: one module with a `Method` subclass (its `name`, `default_lr`, networks in `extras`,
+optimizers, `training_step`), its options as TrainConfig fields and `toolkit train` flags, and one entry below.
+"""
 
 from __future__ import annotations
 
+from toolkit.aeai.methods.aae import AAE
+from toolkit.aeai.methods.acai import ACAI
 from toolkit.aeai.methods.ae import PlainAE
 from toolkit.aeai.methods.aeai import AEAI
+from toolkit.aeai.methods.amr import AMR
 from toolkit.aeai.methods.base import Method
+from toolkit.aeai.methods.gaia import GAIA
+from toolkit.aeai.methods.vae import BetaVAE
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (AEAI, PlainAE)}
+# The order of the paper's comparison, AEAI first; `toolkit train --help` lists them so.
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (AEAI, PlainAE, BetaVAE, AAE, ACAI, AMR, GAIA)}
 
 __all__ = ["METHODS", "Method", "get_method"]
 

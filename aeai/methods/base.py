@@ -7,11 +7,18 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.losses import PerceptualLoss, squared_error
 from toolkit.aeai.nets import Autoencoder
+
+
+def bce(logits: Tensor, target: float) -> Tensor:
+    """Mean sigmoid cross-entropy of logits (N,) against one label for all (1 real, 0 fake)."""
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 class Method(nn.Module):
@@ -23,6 +30,7 @@ class Method(nn.Module):
     """
 
     name: ClassVar[str]
+    default_lr: ClassVar[float] = 5e-4  # Adam rate when --lr is not given (the toolkit's AEAI setting)
 
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__()
@@ -51,6 +59,24 @@ class Method(nn.Module):
         if self.perceptual is not None:
             return self.perceptual(x.float(), x_hat.float())
         return squared_error(x, x_hat)
+
+    def mean_reconstruction_error(self, x: Tensor, x_hat: Tensor) -> Tensor:
+        """The per-pixel mean of `reconstruction_error` over the batch: MSE for L2, as the baselines' authors use."""
+        # Their weights (ACAI's 0.5, AAE's 1) balance a mean over pixels; the toolkit's L2 sums over them.
+        return self.reconstruction_error(x, x_hat).mean() / x[0].numel()
+
+    def update(self, optimizers: dict[str, torch.optim.Optimizer], losses: dict[str, Tensor]) -> None:
+        """Backpropagate each loss into its own network only ("model" or an extra's name), then step them all."""
+        # Every gradient before any step: the adversary's loss must judge the autoencoder that produced its
+        # inputs, and `inputs=` keeps one network's loss from reaching the other's parameters (no detach needed).
+        networks = {"model": self.model, **self.extras}
+        for name in losses:
+            optimizers[name].zero_grad(set_to_none=True)
+        last = len(losses) - 1
+        for k, (name, loss) in enumerate(losses.items()):
+            loss.backward(inputs=list(networks[name].parameters()), retain_graph=k < last)
+        for name in losses:
+            optimizers[name].step()
 
     def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         """Update the networks on one batch of images (B, 3, S, S) in [0, 1]; return the logged terms."""
