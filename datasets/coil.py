@@ -14,6 +14,7 @@ from toolkit.errors import UserError
 
 NAME = re.compile(r"^obj(\d+)__(\d+)\.png$", re.IGNORECASE)
 VIEW_STEP = 5  # COIL-100 views are 5 degrees apart
+MAX_SIZE = 4096  # the 128-pixel originals upscaled further hold no detail, only memory (72 x 3 x size^2 per object)
 IGNORED = {"thumbs.db", ".ds_store", "convertgroupppm2png.pl"}  # what the official archive ships besides views
 
 
@@ -76,6 +77,8 @@ def import_coil(
     """Write `out` with label = object, param azimuth_deg (periodic, 360); nothing is written on failure."""
     if size < 8:
         raise UserError(f"--size must be at least 8, got {size}")
+    if size > MAX_SIZE:
+        raise UserError(f"--size must be at most {MAX_SIZE}, got {size}")
     views = scan_coil(folder, objects)
     spec = DatasetSpec(
         image_size=size,

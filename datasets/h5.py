@@ -14,9 +14,12 @@ half-written file; an interrupted writer leaves the `.partial` behind for `resum
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +92,13 @@ class H5Writer:
         if resume and self.tmp.exists():
             self.file = self._reopen()
         if self.file is None:
-            self.file = self._create()
+            try:
+                self.file = self._create()
+            except (OSError, RuntimeError) as e:
+                raise self._write_failed(e) from None
+        # Handles held for the writer's life: a handle freed after a failed write would retry it in its destructor.
+        names = ["images", "params", "labels", *spec.extra_columns]
+        self.columns = {name: self.file[name] for name in names}
 
     @property
     def rows(self) -> int:
@@ -154,29 +163,69 @@ class H5Writer:
         start = self.rows
         columns = {"images": images, "params": params, "labels": labels, **extra}
         for name, values in columns.items():
-            ds = self.file[name]
-            values = np.asarray(values, dtype=ds.dtype)
+            values = np.asarray(values, dtype=self.columns[name].dtype)
             if len(values) != n:
                 raise ValueError(f"{name} has {len(values)} rows, images have {n}")
-            ds.resize(start + n, axis=0)
-            ds[start:] = values
-        self.file.attrs["rows_written"] = start + n
-        self.file.flush()
+            columns[name] = values
+        try:
+            for name, values in columns.items():
+                ds = self.columns[name]
+                ds.resize(start + n, axis=0)
+                ds[start:] = values
+            self.file.attrs["rows_written"] = start + n
+            self.file.flush()
+        except (OSError, RuntimeError) as e:
+            raise self._write_failed(e) from None
 
     def close(self) -> Path:
         """Finish the file and rename it into place; returns the final path."""
-        self.file.attrs["rows_written"] = self.rows
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        try:
+            self.file.attrs["rows_written"] = self.rows
+            self.file.close()
+            os.replace(self.tmp, self.path)
+        except (OSError, RuntimeError) as e:
+            raise self._write_failed(e) from None
         return self.path
+
+    def _write_failed(self, error: Exception) -> UserError:
+        # After a failed write (disk full, quota) HDF5 may have left its metadata half-updated: a resume
+        # could trust rows that are not there, so the unfinished file goes too.
+        _quarantine(self.file, getattr(self, "columns", {}))
+        self.file = None
+        self.abort(keep=False)
+        # HDF5 buries the cause ("errno = 28") in a long multi-line message; the one-line error names it.
+        errno = re.search(r"errno = (\d+)", str(error))
+        reason = os.strerror(int(errno[1])) if errno else (str(error).splitlines() or [type(error).__name__])[0]
+        return UserError(f"writing {self.path} failed ({reason}); no partial output was kept")
 
     def abort(self, keep: bool = True) -> None:
         """Close without finishing; keep the `.partial` for a later resume, or delete it."""
-        with contextlib.suppress(Exception):
-            self.file.close()
+        if self.file is not None:
+            with contextlib.suppress(Exception):
+                self.file.close()
         if not keep:
             with contextlib.suppress(FileNotFoundError):
                 self.tmp.unlink()
+
+
+_broken_files: list = []
+
+
+def _quarantine(*handles: object) -> None:
+    """Keep the handles of a file whose writes failed away from HDF5's clean-up, which would crash the interpreter."""
+    # HDF5 retries the failed write when a handle is freed (h5py prints the failure as a traceback) and when
+    # the library shuts down, where it segfaults. So the handles are never freed, and the process ends before
+    # HDF5 shuts down: exit status 1 (the job failed) instead of a crash.
+    if not _broken_files:
+        atexit.register(_exit_before_hdf5_shutdown)  # registered after h5py's own hook, so it runs first
+    _broken_files.extend(handles)
+
+
+def _exit_before_hdf5_shutdown() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(1)
 
 
 @dataclass

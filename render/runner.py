@@ -47,9 +47,9 @@ def render_grid(
 ) -> Path:
     """Render this shard's rows of `grid` into `out`, continuing an interrupted `.partial` of the same job."""
     shard = shard or Shard()
-    workers = workers or available_cores()
-    if workers < 1:
+    if workers is not None and workers < 1:  # checked before the default: 0 is a mistake, not "all cores"
         raise UserError(f"--workers must be at least 1, got {workers}")
+    workers = workers or available_cores()
     start, stop = shard.rows(len(grid))
     if start == stop:
         raise UserError(f"--shard {shard}: the grid has only {len(grid)} rows, this part would be empty")

@@ -167,6 +167,7 @@ def look_from(obj, direction: tuple[float, float, float]) -> None:
 DENOISERS = ("none", "oidn")
 DEVICES = ("auto", "cpu", "gpu")
 MIN_SIZE = 16
+MAX_SIZE = 4096  # Cycles would try to allocate a frame of any size and hang or run out of memory
 
 
 def make_render_settings(
@@ -175,6 +176,8 @@ def make_render_settings(
     """Checked settings; `samples=None` takes the scene's default for the image size."""
     if image_size < MIN_SIZE:
         raise UserError(f"--size must be at least {MIN_SIZE}, got {image_size}")
+    if image_size > MAX_SIZE:
+        raise UserError(f"--size must be at most {MAX_SIZE}, got {image_size}")
     if samples is None:
         samples = default_samples(image_size)
     if samples < 1:
