@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.methods import METHODS
 from toolkit.cli import app
 from toolkit.progress import console, progress_bar
 
 D = TrainConfig()  # the paper's defaults, shown in --help; options left out keep them
+LRS = ", ".join(f"{name} {cls.default_lr:g}" for name, cls in METHODS.items())
 
 
 @app.command("train")
@@ -21,7 +23,11 @@ def train(
         Path | None, typer.Option(help="Run directory. Default: runs/TIME-METHOD (with --resume: runs/latest).")
     ] = None,
     method: Annotated[
-        str | None, typer.Option(help=f"Training method: aeai or ae (plain autoencoder). Default: {D.method}.")
+        str | None,
+        typer.Option(
+            help="Training method: aeai (the paper), ae (plain autoencoder), vae (beta-VAE), aae, acai, amr, gaia. "
+            f"Default: {D.method}."
+        ),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(help=f"Total epochs (with --resume: train on up to this many). Default: {D.epochs}.")
@@ -31,7 +37,11 @@ def train(
         typer.Option(help=f"Images per step; AEAI pairs them (half as many pairs). Default: {D.batch_size}."),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help=f"Adam learning rate (autoencoder and discriminator). Default: {D.lr:g}.")
+        float | None,
+        typer.Option(
+            help="Adam learning rate for all of the method's networks (gaia: the sum of its balanced rates). "
+            f"Default: the method's own: {LRS}."
+        ),
     ] = None,
     latent: Annotated[int | None, typer.Option(help=f"Latent dimension. Default: {D.latent} (paper).")] = None,
     width: Annotated[
@@ -39,18 +49,19 @@ def train(
     ] = None,
     lambda_a: Annotated[
         float | None,
-        typer.Option(help=f"Weight of the adversarial loss; 0: no discriminator. Default: {D.lambda_a:g}."),
+        typer.Option(help=f"aeai: weight of the adversarial loss; 0: no discriminator. Default: {D.lambda_a:g}."),
     ] = None,
     lambda_c: Annotated[
-        float | None, typer.Option(help=f"Weight of the cycle-consistency loss; 0: ablation. Default: {D.lambda_c:g}.")
+        float | None,
+        typer.Option(help=f"aeai: weight of the cycle-consistency loss; 0: ablation. Default: {D.lambda_c:g}."),
     ] = None,
     lambda_s: Annotated[
-        float | None, typer.Option(help=f"Weight of the smoothness loss; 0: ablation. Default: {D.lambda_s:g}.")
+        float | None, typer.Option(help=f"aeai: weight of the smoothness loss; 0: ablation. Default: {D.lambda_s:g}.")
     ] = None,
     alpha_grid: Annotated[
         int | None,
         typer.Option(
-            help="M > 0: sum the losses over alpha = n/M, n = 0..M (the paper's equations). "
+            help="aeai: M > 0: sum the losses over alpha = n/M, n = 0..M (the paper's equations). "
             "Default: 0, one alpha ~ U(0,1) per pair."
         ),
     ] = None,
@@ -70,9 +81,42 @@ def train(
         bool | None,
         typer.Option("--compile/--no-compile", help="torch.compile the nets (worth it on CUDA). Default: off."),
     ] = None,
+    beta: Annotated[
+        float | None, typer.Option(help=f"vae: weight of the KL term (Higgins et al.). Default: {D.beta:g}.")
+    ] = None,
+    acai_lambda: Annotated[
+        float | None,
+        typer.Option(help=f"acai: weight of the critic term in the autoencoder's loss. Default: {D.acai_lambda:g}."),
+    ] = None,
+    acai_gamma: Annotated[
+        float | None,
+        typer.Option(
+            help=f"acai: the critic learns to output 0 on gamma x + (1 - gamma) g(f(x)). Default: {D.acai_gamma:g}."
+        ),
+    ] = None,
+    amr_lambda: Annotated[
+        float | None, typer.Option(help=f"amr: weight of the L1 reconstruction. Default: {D.amr_lambda:g}.")
+    ] = None,
+    amr_beta: Annotated[
+        float | None,
+        typer.Option(help=f"amr: weight of the consistency loss L1(f(g(z_mix)), z_mix). Default: {D.amr_beta:g}."),
+    ] = None,
+    amr_d_steps: Annotated[
+        int | None,
+        typer.Option(help=f"amr: discriminator steps per autoencoder step. Default: {D.amr_d_steps}."),
+    ] = None,
+    gaia_slope: Annotated[
+        float | None,
+        typer.Option(help=f"gaia: slope of the sigmoids balancing D and G. Default: {D.gaia_slope:g}."),
+    ] = None,
+    gaia_distance: Annotated[
+        float | None,
+        typer.Option(help=f"gaia: weight of the pairwise-distance loss. Default: {D.gaia_distance:g}."),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out (or runs/latest).")] = False,
 ) -> None:
-    """Train AEAI (the paper's four losses) and write a run directory: config, split, metrics, checkpoint, grids."""
+    """Train AEAI (the paper's four losses) or a baseline and write a run directory: config, split, metrics,
+    checkpoint, grids. Options named after a method (vae:, acai:, ...) apply to that method only."""
     from toolkit.aeai.trainer import resume_config
     from toolkit.aeai.trainer import train as run_training
 
@@ -94,6 +138,14 @@ def train(
         "sample_every": sample_every,
         "device": device,
         "compile": compile,
+        "beta": beta,
+        "acai_lambda": acai_lambda,
+        "acai_gamma": acai_gamma,
+        "amr_lambda": amr_lambda,
+        "amr_beta": amr_beta,
+        "amr_d_steps": amr_d_steps,
+        "gaia_slope": gaia_slope,
+        "gaia_distance": gaia_distance,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if resume:
