@@ -40,7 +40,7 @@ class DownstreamConfig:
     task: str = "pole"
     arms: list[str] = field(default_factory=lambda: list(ARMS))
     seeds: int = 3
-    steps: int = 1500  # optimisation steps of the downstream CNN, the same for every arm
+    steps: int = 1000  # optimisation steps of the downstream CNN, the same for every arm
     batch_size: int = 64
     lr: float = 2e-3
     n_extra: int = 5000  # extra images per augmented arm
@@ -157,7 +157,7 @@ def train_and_score(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     outputs = 3 if task == "pole" else n_classes
-    model = SmallCNN(outputs)
+    model = SmallCNN(outputs).to(memory_format=torch.channels_last)  # oneDNN's faster layout on CPUs
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
     half = cfg.batch_size // 2 if extra is not None else cfg.batch_size
@@ -168,7 +168,7 @@ def train_and_score(
         if extra is not None:
             pick = rng.integers(0, len(extra[0]), size=cfg.batch_size - half)
             x, y = torch.cat([x, extra[0][pick]]), torch.cat([y, extra[1][pick]])
-        out = model(x)
+        out = model(x.contiguous(memory_format=torch.channels_last))
         loss = nn.functional.mse_loss(out, y) if task == "pole" else nn.functional.cross_entropy(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
