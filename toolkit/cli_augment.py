@@ -101,7 +101,7 @@ def downstream(
     seeds: Annotated[int, typer.Option(help="Seeds of the downstream CNN per arm.")] = 3,
     steps: Annotated[
         int, typer.Option(help="Optimisation steps of the downstream CNN (the same for every arm).")
-    ] = 1500,
+    ] = 1000,
     n_extra: Annotated[int, typer.Option(help="Extra images per augmented arm.")] = 5000,
     interp_epochs: Annotated[
         int, typer.Option(help="Epochs of the AE and AEAI models trained on the sparse images.")
