@@ -31,6 +31,7 @@ from torch import Tensor
 
 from toolkit.augment.sampling import param_difference
 from toolkit.datasets import DatasetInfo, Split
+from toolkit.datasets.torch_dataset import to_float
 from toolkit.errors import UserError
 
 Progress = Callable[..., None]
@@ -270,11 +271,6 @@ def collect_frames(interval_sets: list[Intervals]) -> tuple[Frames, list[np.ndar
         indices.append(inverse[start : start + size].reshape(s.rows.shape))
         start += size
     return frames, indices
-
-
-def to_float(images: np.ndarray, device: torch.device) -> Tensor:
-    """uint8 (n, H, W, 3) -> float (n, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 @torch.inference_mode()

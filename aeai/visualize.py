@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from toolkit.aeai.metrics import PixelDissolve, to_float  # noqa: E402
+from toolkit.aeai.metrics import PixelDissolve  # noqa: E402
+from toolkit.datasets.torch_dataset import to_float, to_uint8  # noqa: E402
 from toolkit.files import atomic_write  # noqa: E402
 
 Results = list[tuple[str, dict]]
@@ -160,11 +161,6 @@ def plot_all(results: Results, out_dir: Path) -> list[Path]:
         plot_parameter_distance(results, out_dir / "parameter_distance.png"),
     ]
     return [p for p in written if p is not None]
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(n, 3, H, W) in [0, 1] -> uint8 (n, H, W, 3)."""
-    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.inference_mode()

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from toolkit.datasets import DatasetInfo
+from toolkit.datasets.torch_dataset import to_float
 from toolkit.errors import UserError
 
 ARMS = ("real", "photometric", "mixup", "ae", "aeai")
@@ -130,10 +131,6 @@ def photometric_images(images: np.ndarray, n: int, seed: int) -> tuple[np.ndarra
     pipeline.set_random_seed(seed)
     source = rng.integers(0, len(images), size=n)
     return np.stack([pipeline(image=images[k])["image"] for k in source]), source
-
-
-def _to_tensor(images: np.ndarray) -> Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def targets_for(task: str, params: np.ndarray, labels: np.ndarray, names: list[str]) -> Tensor:
@@ -283,7 +280,7 @@ def run_benchmark(
     log(f"{cfg.task}: {len(train_rows)} sparse training images, {len(test_rows)} test images")
 
     def tensors(images: np.ndarray, params: np.ndarray, labels: np.ndarray) -> tuple[Tensor, Tensor]:
-        return _to_tensor(images), targets_for(cfg.task, params, labels, data.param_names)
+        return to_float(images), targets_for(cfg.task, params, labels, data.param_names)
 
     real = tensors(subset.read_images(), subset.params, subset.labels)
     test = tensors(data.read_images(test_rows), data.params[test_rows], data.labels[test_rows])

@@ -19,6 +19,7 @@ import torch
 
 from toolkit.augment.sampling import AlphaDist, PairMode, candidate_pairs, interpolate_params, sample_alpha
 from toolkit.datasets import DatasetInfo, DatasetSpec, H5Writer
+from toolkit.datasets.torch_dataset import to_float, to_uint8
 from toolkit.errors import UserError
 
 
@@ -71,14 +72,8 @@ def encode_rows(model, data: DatasetInfo, rows: np.ndarray, device: torch.device
     """Latent codes of dataset `rows`, in that order: (len(rows), latent)."""
     codes = []
     for start in range(0, len(rows), batch_size):
-        images = torch.from_numpy(data.read_images(rows[start : start + batch_size])).to(device)
-        codes.append(model.encode(images.permute(0, 3, 1, 2).float().div_(255.0)))
+        codes.append(model.encode(to_float(data.read_images(rows[start : start + batch_size]), device)))
     return torch.cat(codes)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
-    return images.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def generate(
@@ -129,7 +124,7 @@ def generate(
             rng = np.random.default_rng([cfg.seed, batch])
             chosen = pairs[rng.integers(0, len(pairs), size=size)]  # (b, 2) dataset rows
             alpha = sample_alpha(rng, size, cfg.alpha)  # (b,)
-            images = decode_pairs(model, codes, np.searchsorted(rows, chosen), alpha, device)
+            images = decode_interpolations(model, codes, np.searchsorted(rows, chosen), alpha, device)
             if transform is not None:
                 transform.set_random_seed(cfg.seed * 1_000_003 + batch)
                 images = np.stack([transform(image=image)["image"] for image in images])
@@ -149,7 +144,7 @@ def generate(
 
 
 @torch.inference_mode()
-def decode_pairs(model, codes: torch.Tensor, positions: np.ndarray, alpha: np.ndarray, device) -> np.ndarray:
+def decode_interpolations(model, codes: torch.Tensor, positions: np.ndarray, alpha: np.ndarray, device) -> np.ndarray:
     """Decode interpolations between codes[positions[:, 0]] and codes[positions[:, 1]] as uint8 images."""
     index = torch.from_numpy(positions).to(device)
     a = torch.from_numpy(alpha).to(device=device, dtype=codes.dtype)

@@ -13,6 +13,16 @@ from torch.utils.data import Dataset
 from toolkit.datasets.h5 import open_dataset
 
 
+def to_float(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (n, H, W, 3) -> float (n, 3, H, W) in [0, 1] on `device`: how the nets see a file's images."""
+    return torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (n, 3, H, W) in [0, 1] -> uint8 (n, H, W, 3): how decoded images are stored."""
+    return images.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
 class H5ImageDataset(Dataset):
     """Items are (image float (3, H, W) in [0, 1], params float (P,), label int).
 

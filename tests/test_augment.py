@@ -10,25 +10,12 @@ import pytest
 import torch
 
 from helpers import write_dataset
+from toolkit.aeai.metrics import PixelDissolve
 from toolkit.augment.dataset import real_and_augmented
 from toolkit.augment.generate import AugmentConfig, generate
 from toolkit.augment.sampling import PairMode, candidate_pairs, interpolate_params, param_difference
 from toolkit.datasets import open_dataset, partial_path
 from toolkit.errors import UserError
-
-
-class PixelAutoencoder(torch.nn.Module):
-    """Latent = the pixels themselves: a decoded interpolation is then known exactly (a cross-dissolve)."""
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        self.shape = x.shape[1:]
-        return x.flatten(1)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return z.view(-1, *self.shape)
-
-    def interpolate(self, z_i: torch.Tensor, z_j: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        return (1 - alpha)[:, None] * z_i + alpha[:, None] * z_j
 
 
 def test_periodic_labels_interpolate_across_zero() -> None:
@@ -62,7 +49,7 @@ def _generate(data_path: Path, out: Path, n: int = 40, seed: int = 0, **kw) -> P
     data = open_dataset(data_path)
     rows = np.arange(2, data.n)  # as if rows 0 and 1 were test images
     cfg = AugmentConfig(n=n, seed=seed, batch_size=16, max_gap=90, **kw)
-    return generate(PixelAutoencoder(), data, rows, out, cfg, {"method": "pixels"}, torch.device("cpu"))
+    return generate(PixelDissolve(), data, rows, out, cfg, {"method": "pixels"}, torch.device("cpu"))
 
 
 def test_provenance_points_at_the_source_images(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -107,7 +94,7 @@ def test_interrupted_generation_resumes_to_the_same_file(tiny_dataset: Path, tmp
     cfg = AugmentConfig(n=40, seed=0, batch_size=16, max_gap=90)
     with pytest.raises(KeyboardInterrupt):
         generate(
-            PixelAutoencoder(),
+            PixelDissolve(),
             data,
             np.arange(2, data.n),
             out,
@@ -132,7 +119,7 @@ def test_albumentations_pipeline_is_applied(tiny_dataset: Path, tmp_path: Path) 
     cfg = AugmentConfig(n=40, seed=0, batch_size=16, max_gap=90)
     flipped = open_dataset(
         generate(
-            PixelAutoencoder(),
+            PixelDissolve(),
             data,
             np.arange(2, data.n),
             tmp_path / "flip.h5",
