@@ -17,8 +17,9 @@ data half of every batch is real and half extra, so the arms differ only in what
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def train_and_score(
     n_classes: int,
     cfg: DownstreamConfig,
     seed: int,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> float:
     """Train the CNN for `cfg.steps` steps and return its test score (mean angular error, or error rate %)."""
     torch.manual_seed(seed)
@@ -159,7 +160,7 @@ def train_and_score(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
     half = cfg.batch_size // 2 if extra is not None else cfg.batch_size
     model.train()
-    for _ in range(cfg.steps):
+    for step in range(cfg.steps):
         pick = rng.integers(0, len(real[0]), size=half)
         x, y = real[0][pick], real[1][pick]
         if extra is not None:
@@ -171,8 +172,8 @@ def train_and_score(
         loss.backward()
         opt.step()
         sched.step()
-        if progress:
-            progress()
+        if progress and (step + 1) % 10 == 0:
+            progress(step + 1, cfg.steps)
     model.eval()
     with torch.inference_mode():
         out = torch.cat([model(chunk) for chunk in test[0].split(256)])
@@ -210,6 +211,14 @@ def config_dict(cfg: DownstreamConfig) -> dict:
     return asdict(cfg)
 
 
+ProgressFactory = Callable[[str, str], contextlib.AbstractContextManager[Callable[..., None]]]
+
+
+@contextlib.contextmanager
+def _no_progress(description: str, unit: str) -> Iterator[Callable[..., None]]:
+    yield lambda *args, **fields: None
+
+
 def write_subset(data: DatasetInfo, rows: np.ndarray, out: Path) -> DatasetInfo:
     """A dataset file holding only `rows` of `data` (the sparse training images the interpolators see)."""
     from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
@@ -230,7 +239,9 @@ def write_subset(data: DatasetInfo, rows: np.ndarray, out: Path) -> DatasetInfo:
     return open_dataset(writer.close())
 
 
-def train_interpolator(method: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress) -> Path:
+def train_interpolator(
+    method: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress: Callable | None
+) -> Path:
     """Train `method` on the sparse subset into `run_dir`, continuing a run that was interrupted."""
     from toolkit.aeai.config import TrainConfig
     from toolkit.aeai.run import CHECKPOINT, load_checkpoint
@@ -244,7 +255,9 @@ def train_interpolator(method: str, subset: Path, run_dir: Path, cfg: Downstream
     return run_dir
 
 
-def make_extra(arm: str, subset: DatasetInfo, work: Path, cfg: DownstreamConfig, device: str, progress) -> Path:
+def make_extra(
+    arm: str, subset: DatasetInfo, work: Path, cfg: DownstreamConfig, device: str, bar: ProgressFactory
+) -> Path:
     """The augmented file of a latent or mixup arm: `cfg.n_extra` images between neighbour pairs."""
     from toolkit.aeai.metrics import PixelDissolve
     from toolkit.aeai.run import load_run
@@ -256,16 +269,23 @@ def make_extra(arm: str, subset: DatasetInfo, work: Path, cfg: DownstreamConfig,
     if arm == "mixup":
         model, provenance = PixelDissolve(), {"method": "pixel-mixup"}
     else:
-        run = train_interpolator(arm, subset.path, work / f"interp-{arm}", cfg, device, progress)
+        with bar(f"train {arm}", "img") as update:
+            run = train_interpolator(arm, subset.path, work / f"interp-{arm}", cfg, device, update)
         loaded = load_run(run, device=device)
         model, provenance = loaded.model, {"method": loaded.method, "run": str(run)}
     augment = AugmentConfig(n=cfg.n_extra, seed=0, max_gap=cfg.max_gap)
     rows = np.arange(subset.n)  # every row of the subset is a sparse training image
-    return generate(model, subset, rows, out, augment, provenance, torch.device(device))
+    with bar(f"extra {arm}", "img") as update:
+        return generate(model, subset, rows, out, augment, provenance, torch.device(device), progress=update)
 
 
 def run_benchmark(
-    data_path: Path, work: Path, cfg: DownstreamConfig, device: str = "cpu", log: Callable[[str], None] = print
+    data_path: Path,
+    work: Path,
+    cfg: DownstreamConfig,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+    bar: ProgressFactory | None = None,
 ) -> dict:
     """Run every arm for every seed; results so far are kept in `work`, so a rerun continues."""
     import json
@@ -273,6 +293,7 @@ def run_benchmark(
     from toolkit.datasets import open_dataset
 
     cfg.validate()
+    bar = bar or _no_progress
     data = open_dataset(data_path)
     train_rows, test_rows = sparse_split(data, cfg.task)
     work.mkdir(parents=True, exist_ok=True)
@@ -297,12 +318,13 @@ def run_benchmark(
             images, source = photometric_images(subset.read_images(), cfg.n_extra, seed=0)
             extra = tensors(images, subset.params[source], subset.labels[source])
         elif arm != "real":
-            made = open_dataset(make_extra(arm, subset, work, cfg, device, progress=None))
+            made = open_dataset(make_extra(arm, subset, work, cfg, device, bar))
             extra = tensors(made.read_images(), made.params, made.labels)
         scores = []
         for seed in range(cfg.seeds):
             if (arm, seed) not in done:
-                score = train_and_score(cfg.task, real, extra, test, len(data.label_names), cfg, seed)
+                with bar(f"{arm} seed {seed}", "step") as update:
+                    score = train_and_score(cfg.task, real, extra, test, len(data.label_names), cfg, seed, update)
                 with open(scores_path, "a") as f:
                     f.write(json.dumps({"arm": arm, "seed": seed, "score": score}) + "\n")
                 done[(arm, seed)] = score

@@ -132,7 +132,9 @@ def downstream(
     data = data or Path(f"data/{task}.h5")
     out = out or Path(f"runs/downstream-{task}")
     torch_device = str(resolve_device(device))
-    report = run_benchmark(data, out, cfg, torch_device, log=lambda line: console.print(line, highlight=False))
+    report = run_benchmark(
+        data, out, cfg, torch_device, log=lambda line: console.print(line, highlight=False), bar=progress_bar
+    )
     with atomic_write(out / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     with atomic_write(out / "report.md") as tmp:
