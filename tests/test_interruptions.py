@@ -43,10 +43,11 @@ def kill_at_random_moments(command: list[str], kills: int, typical: float, seed:
     """Start the job and kill -9 it after a seeded random delay, `kills` times; returns how many hit a live job."""
     rng = np.random.default_rng(seed)
     survived = 0
-    for _ in range(kills):
+    for k in range(kills):
         current = next_command() if next_command else command
         job = subprocess.Popen(current, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, max(0.6, 0.7 * typical)))
+        # Each resumed job has less left to do: the window shrinks so that later kills still land.
+        time.sleep(rng.uniform(0.5, max(1.0, 0.7 * typical * (kills - k) / kills)))
         if job.poll() is not None:
             break  # it finished before the kill: nothing left to interrupt
         os.kill(job.pid, signal.SIGKILL)  # the parent alone, as a user's kill -9 would
