@@ -1,0 +1,31 @@
+"""`toolkit bench --quick`: every item measured, positive numbers, a JSON a script can read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers import run_cli
+
+
+def test_bench_quick_reports_every_item(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = run_cli("bench", "--quick", "--out", str(out), cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert {"machine", "config", "results", "seconds", "skipped"} <= set(report)
+    assert report["machine"]["cores_available"] >= 1 and report["machine"]["torch"]
+    names = {r["name"] for r in report["results"]}
+    assert names == {"train ae", "train aeai", "augment", "evaluate", "DataLoader from HDF5"}
+    for r in report["results"]:
+        assert r["values"] and all(v > 0 for v in r["values"]), r
+        assert r["median"] > 0 and r["peak_rss_mb"] >= r["base_rss_mb"] > 0, r
+    aeai = next(r for r in report["results"] if r["name"] == "train aeai")
+    assert aeai["notes"]["aeai_cost_vs_ae"] > 1  # four losses and a discriminator cannot be cheaper than one
+    assert "train aeai" in done.stdout  # the table
+
+
+def test_bench_rejects_unknown_item(tmp_path: Path) -> None:
+    done = run_cli("bench", "--items", "train,fly", "--out", str(tmp_path / "b.json"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "fly" in done.stderr and not (tmp_path / "b.json").exists()
