@@ -11,9 +11,11 @@ runs/latest -> NAME  (a symlink, replaced atomically)
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,15 @@ CHECKPOINT_FORMAT = 1
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write `state` (tensors, numbers, strings, dicts, lists only) so that a kill never leaves half a file."""
-    with atomic_write(path) as tmp:
-        torch.save(state, tmp)
+    # Serialise in memory, then write with Python: a full disk or a file-size limit then surfaces as an OSError
+    # naming the cause, where torch's own writer reports only "unexpected pos".
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+    except OSError as e:
+        raise UserError(f"writing {path} failed ({e.strerror}); the previous checkpoint is kept") from None
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
@@ -45,7 +54,10 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
     if not path.is_file():
         raise UserError(f"{path}: no checkpoint (has the run finished its first epoch?)")
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about a plain pickle's protocol before refusing it: the refusal alone is the message.
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
             raise UserError(f"{path}: the checkpoint carries pickled Python objects; refusing to load it") from None

@@ -338,9 +338,6 @@ def test_write_error_mid_import_leaves_no_partial_output(inputs: Inputs, tmp_pat
     assert not out.exists() and not partial_path(out).exists()
 
 
-@pytest.mark.xfail(
-    reason="aeai/run.py save_checkpoint lets torch.save's RuntimeError through: a traceback", strict=True
-)
 def test_write_error_mid_training_is_one_line_and_keeps_no_partial_checkpoint(inputs: Inputs, tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = ["train", "--data", str(inputs.data), "--out", str(run), *TINY_NET, "--epochs", "2"]

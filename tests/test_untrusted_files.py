@@ -80,9 +80,6 @@ def test_checkpoint_carrying_a_pickled_object_is_refused(run: Path, tmp_path: Pa
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-@pytest.mark.xfail(
-    reason="aeai/run.py load_checkpoint lets torch's legacy-format UserWarning through to stderr", strict=True
-)
 def test_plain_pickle_checkpoint_is_refused_in_one_line(run: Path, tmp_path: Path) -> None:
     hostile, marker = hostile_run(run, tmp_path, plain_pickle)
     result = run_cli("augment", "--run", str(hostile), "--out", str(tmp_path / "a.h5"), "--device", "cpu")
