@@ -15,6 +15,7 @@ than that can be missed. Both include what was resident before the item started 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import platform
 import statistics
@@ -372,9 +373,9 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict:
         for item in cfg.items:
             say(f"bench: {item}")
             if item == "render":
-                try:
-                    import bpy  # noqa: F401
-                except ImportError:
+                # Looked up, not imported: an imported bpy puts its script folders on sys.path, which the spawned
+                # render workers inherit and where they would then find the wrong `bpy` package.
+                if importlib.util.find_spec("bpy") is None:
                     skipped["render"] = "bpy is not installed (pip install '.[render]')"
                     continue
                 results += bench_render(cfg, scratch)

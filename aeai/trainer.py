@@ -23,6 +23,18 @@ import torch
 from torch import Tensor, nn
 
 from toolkit.aeai.config import RESUMABLE, TrainConfig
+from toolkit.aeai.distributed import (
+    Ranks,
+    any_rank,
+    barrier,
+    broadcast_object,
+    mean_across_ranks,
+    process_group,
+    rank_device,
+    rank_slice,
+    unwrapped,
+    wrap_for_ddp,
+)
 from toolkit.aeai.methods import METHODS, Method
 from toolkit.aeai.nets import check_image_size
 from toolkit.aeai.run import (
@@ -231,14 +243,32 @@ def train(
     progress: Progress | None = None,
     log_every: int = 5,
 ) -> TrainResult:
-    """Train `config.method` on `config.data` into `run_dir` (or continue it with `resume`); see the module doc."""
+    """Train `config.method` on `config.data` into `run_dir` (or continue it with `resume`); see the module doc.
+
+    Under torchrun (RANK, WORLD_SIZE set) every rank calls this: `config.batch_size` is then per rank, the
+    global batch `batch_size * world_size`, and rank 0 alone writes the run directory.
+    """
     config.validate()
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config.method)
+    device = resolve_device(config.device)
+    with process_group(device) as ranks:
+        return _train_ranked(config, run_dir, resume, progress, log_every, rank_device(device, ranks), ranks)
+
+
+def _train_ranked(
+    config: TrainConfig,
+    run_dir: Path | None,
+    resume: bool,
+    progress: Progress | None,
+    log_every: int,
+    device: torch.device,
+    ranks: Ranks,
+) -> TrainResult:
+    # Rank 0's clock names a new run: the ranks may start a second apart.
+    run_dir = Path(broadcast_object(run_dir if run_dir is not None else default_run_dir(config.method), ranks))
     if resume and not (run_dir / CHECKPOINT).exists():
         raise UserError(f"--resume: {run_dir} has no checkpoint to continue from")
     if not resume and (run_dir / CHECKPOINT).exists():
         raise UserError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose another --out")
-    device = resolve_device(config.device)
     info = open_dataset(config.data)
     check_image_size(info.image_size)
     rows = select_rows(info, config.label)
@@ -246,8 +276,11 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create run directory {run_dir}: {e.strerror}") from None
-    with output_lock(run_dir / "run"):
-        return _train_locked(config, run_dir, resume, progress, log_every, device, info, rows)
+    # One job per run directory: rank 0 holds the lock for all of its ranks.
+    with output_lock(run_dir / "run") if ranks.is_main else contextlib.nullcontext():
+        return _train_locked(
+            config, run_dir, resume, progress if ranks.is_main else None, log_every, device, info, rows, ranks
+        )
 
 
 def _train_locked(
@@ -259,16 +292,20 @@ def _train_locked(
     device: torch.device,
     info: DatasetInfo,
     rows: np.ndarray,
+    ranks: Ranks,
 ) -> TrainResult:
     cuda = device.type == "cuda"
+    main = ranks.is_main
     if resume:
         split = Split.load(run_dir / SPLIT)
     else:
-        split = make_split(rows, config.seed, config.test_fraction)
-        split.save(run_dir / SPLIT)
-        saved = {**config.to_dict(), "image_size": info.image_size, "data_path": str(info.path.resolve())}
-        write_json(run_dir / CONFIG, saved)
-    point_latest(run_dir)
+        split = make_split(rows, config.seed, config.test_fraction)  # seeded: the same on every rank
+        if main:
+            split.save(run_dir / SPLIT)
+            saved = {**config.to_dict(), "image_size": info.image_size, "data_path": str(info.path.resolve())}
+            write_json(run_dir / CONFIG, saved)
+    if main:
+        point_latest(run_dir)
 
     torch.manual_seed(config.seed)
     method = METHODS[config.method](config, info.image_size).to(device)
@@ -288,6 +325,12 @@ def _train_locked(
         # In place, so state_dict keys stay those of the plain modules and checkpoints load either way.
         for net in (method.model, *method.extras.values()):
             net.compile()
+    # After the restore and compile: DDP wraps the modules that will run, and every rank starts from the
+    # same weights (the seed, a checkpoint, and DDP's own broadcast from rank 0 besides).
+    swaps = wrap_for_ddp(method, list(method.extras), ranks, device)
+    if ranks.enabled:
+        # Each rank draws its own alphas (and other sampling) from a stream derived from the shared state.
+        torch.manual_seed(int(torch.randint(2**62, (1,))) + ranks.rank)
 
     def load(indices: np.ndarray) -> Tensor:
         return torch.from_numpy(info.read_images(indices)).permute(0, 3, 1, 2).contiguous().to(device)
@@ -299,16 +342,18 @@ def _train_locked(
     grid_x = load(grid_rows[: 2 * n_grid])
     grid_i = as_float_images(grid_x[:n_grid], cuda)
     grid_j = as_float_images(grid_x[n_grid:], cuda)
-    (run_dir / SAMPLES).mkdir(exist_ok=True)
     metrics_path = run_dir / METRICS
-    _keep_metrics_up_to(metrics_path, epoch)
+    if main:
+        (run_dir / SAMPLES).mkdir(exist_ok=True)
+        _keep_metrics_up_to(metrics_path, epoch)
 
     n_train = len(train_images)
-    if n_train < 2:
-        raise UserError(f"only {n_train} training image(s) after the split; training needs at least 2")
-    batch = min(config.batch_size, n_train)
-    n_batches = n_train // batch  # the remainder is dropped; the next epoch's shuffle includes it again
-    per_epoch = n_batches * batch
+    world = ranks.world_size
+    if n_train < 2 * world:
+        raise UserError(f"only {n_train} training image(s) after the split; training needs at least 2 per rank")
+    batch = min(config.batch_size, n_train // world)  # per rank; all ranks shuffle with the same generator
+    n_batches = n_train // (batch * world)  # the remainder is dropped; the next epoch's shuffle includes it again
+    per_epoch = n_batches * batch * world
     last: dict = {}
     with stop_on_sigint() as stop_requested:
         while epoch < config.epochs:
@@ -317,44 +362,67 @@ def _train_locked(
             sums: dict[str, Tensor] = {}
             started = time.perf_counter()
             for b in range(n_batches):
-                x = as_float_images(train_images[order[b * batch : (b + 1) * batch]], cuda)
+                x = as_float_images(train_images[rank_slice(order, b, batch, ranks)], cuda)
                 for name, value in method.training_step(x, optimizers).items():
                     sums[name] = sums[name] + value if name in sums else value
                 step += 1
-                if progress is not None and (b % log_every == 0 or b == n_batches - 1):
-                    running = {name: v.item() / (b + 1) for name, v in sums.items()}  # the one sync per log
-                    _check_finite(running, epoch + 1, epoch, run_dir)
-                    progress(epoch * per_epoch + (b + 1) * batch, config.epochs * per_epoch, epoch=epoch + 1, **running)
-                if stop_requested():
+                logs = b % log_every == 0 or b == n_batches - 1
+                if progress is not None and logs:
+                    # The one sync per log; under DDP rank 0 shows its own running numbers, the log global ones.
+                    running = {name: v.item() / (b + 1) for name, v in sums.items()}
+                    if not ranks.enabled:  # a rank stopping alone would leave the others waiting
+                        _check_finite(running, epoch + 1, epoch, run_dir)
+                    progress(
+                        epoch * per_epoch + (b + 1) * batch * world,
+                        config.epochs * per_epoch,
+                        epoch=epoch + 1,
+                        **running,
+                    )
+                stopping = stop_requested()
+                if ranks.enabled and logs:
+                    stopping = any_rank(stopping, ranks, device)  # all ranks stop after the same step
+                elif ranks.enabled:
+                    stopping = False
+                if stopping:
                     break
-            means = {name: v.item() / (b + 1) for name, v in sums.items()}
+            means = {name: v.item() / (b + 1) for name, v in mean_across_ranks(sums, ranks).items()}
             _check_finite(means, epoch + 1, epoch, run_dir)
-            if stop_requested():
+            if stopping:
                 # The unfinished epoch's updates are kept, but it counts as not done: resume repeats it.
-                save_checkpoint(
-                    run_dir / CHECKPOINT, _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
-                )
+                if main:
+                    with unwrapped(swaps):
+                        state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
+                    save_checkpoint(run_dir / CHECKPOINT, state)
+                barrier(ranks)
                 return TrainResult(run_dir, epoch, last, interrupted=True)
             seconds = time.perf_counter() - started
             epoch += 1
-            test_mse = reconstruction_mse(method.model, test_images, cuda)
-            _check_finite({"test_mse": test_mse}, epoch, epoch - 1, run_dir)
-            last = {
-                "epoch": epoch,
-                "step": step,
-                **means,
-                "test_mse": test_mse,
-                "seconds": round(seconds, 3),
-                "images_per_s": round(per_epoch / seconds, 1),
-            }
-            save_checkpoint(run_dir / CHECKPOINT, _checkpoint_state(method, optimizers, epoch, step, shuffle, config))
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(last) + "\n")
-            if epoch % config.sample_every == 0 or epoch == config.epochs:
-                grid = interpolation_grid(method.model, grid_i, grid_j)
-                save_grid(grid, run_dir / SAMPLES / f"epoch_{epoch:03d}.png", GRID_STEPS + 2)
+            if not main:
+                last = {"epoch": epoch, "step": step, **means}
+                continue
+            # Rank 0 alone evaluates and writes, on the plain modules: the other ranks wait in the next step's
+            # gradient all-reduce meanwhile.
+            with unwrapped(swaps):
+                test_mse = reconstruction_mse(method.model, test_images, cuda)
+                _check_finite({"test_mse": test_mse}, epoch, epoch - 1, run_dir)
+                last = {
+                    "epoch": epoch,
+                    "step": step,
+                    **means,
+                    "test_mse": test_mse,
+                    "seconds": round(seconds, 3),
+                    "images_per_s": round(per_epoch / seconds, 1),
+                }
+                state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
+                save_checkpoint(run_dir / CHECKPOINT, state)
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps(last) + "\n")
+                if epoch % config.sample_every == 0 or epoch == config.epochs:
+                    grid = interpolation_grid(method.model, grid_i, grid_j)
+                    save_grid(grid, run_dir / SAMPLES / f"epoch_{epoch:03d}.png", GRID_STEPS + 2)
             if progress is not None:
                 progress(epoch * per_epoch, config.epochs * per_epoch, epoch=epoch, **means, test_mse=test_mse)
+    barrier(ranks)  # rank 0's last checkpoint is on disk when any rank returns
     return TrainResult(run_dir, epoch, last, interrupted=False)
 
 

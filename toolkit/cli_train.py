@@ -117,6 +117,7 @@ def train(
 ) -> None:
     """Train AEAI (the paper's four losses) or a baseline and write a run directory: config, split, metrics,
     checkpoint, grids. Options named after a method (vae:, acai:, ...) apply to that method only."""
+    from toolkit.aeai.distributed import ranks_from_environment
     from toolkit.aeai.trainer import resume_config
     from toolkit.aeai.trainer import train as run_training
 
@@ -155,8 +156,10 @@ def train(
         config = TrainConfig(**given)
     with progress_bar("train") as update:
         result = run_training(config, out, resume=resume, progress=update)
+    if not ranks_from_environment().is_main:
+        return  # under torchrun, rank 0 reports for all
     m = result.metrics
-    summary = f", test MSE {m['test_mse']:.5f}" if m else ""
+    summary = f", test MSE {m['test_mse']:.5f}" if "test_mse" in m else ""
     if result.interrupted:
         console.print(
             f"interrupted: saved epoch {result.epoch} to {result.run_dir}; "
