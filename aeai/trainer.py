@@ -121,20 +121,19 @@ def resume_config(run_dir: Path, overrides: dict) -> TrainConfig:
     return config
 
 
-def as_float_images(images: Tensor, channels_last: bool) -> Tensor:
-    """uint8 (B, 3, S, S) -> float in [0, 1], in the memory format the nets run in."""
-    x = images.float().div_(255.0)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+def as_float_images(images: Tensor) -> Tensor:
+    """uint8 (B, 3, S, S) -> float in [0, 1], channels-last like the nets."""
+    return images.float().div_(255.0).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
-def reconstruction_mse(model: nn.Module, images: Tensor, channels_last: bool = False, batch: int = 256) -> float:
+def reconstruction_mse(model: nn.Module, images: Tensor, batch: int = 256) -> float:
     """Mean squared error of g(f(x)) over all pixels of `images` (uint8), the model in eval mode."""
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=images.device)
     for start in range(0, len(images), batch):
-        x = as_float_images(images[start : start + batch], channels_last)
+        x = as_float_images(images[start : start + batch])
         total += (model(x).float() - x).square().sum()
     model.train(was_training)
     return total.item() / max(1, images[0].numel() * len(images))
@@ -309,9 +308,11 @@ def _train_locked(
 
     torch.manual_seed(config.seed)
     method = METHODS[config.method](config, info.image_size).to(device)
+    # Channels-last (NHWC) is the fastest layout for oneDNN's CPU convolutions (measured here: AE 1.4x, AEAI
+    # 1.5-2x images/s at 64px) and for cuDNN's.
+    method.to(memory_format=torch.channels_last)
     if cuda:
-        # bf16 needs no loss scaling; channels_last lets cuDNN pick its fastest convolutions.
-        method.to(memory_format=torch.channels_last)
+        # bf16 needs no loss scaling.
         method.autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)
         torch.backends.cudnn.benchmark = True
     optimizers = method.configure_optimizers()
@@ -340,8 +341,8 @@ def _train_locked(
     grid_rows = np.random.default_rng(config.seed).permutation(grid_rows)[: 2 * GRID_PAIRS]
     n_grid = len(grid_rows) // 2
     grid_x = load(grid_rows[: 2 * n_grid])
-    grid_i = as_float_images(grid_x[:n_grid], cuda)
-    grid_j = as_float_images(grid_x[n_grid:], cuda)
+    grid_i = as_float_images(grid_x[:n_grid])
+    grid_j = as_float_images(grid_x[n_grid:])
     metrics_path = run_dir / METRICS
     if main:
         (run_dir / SAMPLES).mkdir(exist_ok=True)
@@ -362,7 +363,7 @@ def _train_locked(
             sums: dict[str, Tensor] = {}
             started = time.perf_counter()
             for b in range(n_batches):
-                x = as_float_images(train_images[rank_slice(order, b, batch, ranks)], cuda)
+                x = as_float_images(train_images[rank_slice(order, b, batch, ranks)])
                 for name, value in method.training_step(x, optimizers).items():
                     sums[name] = sums[name] + value if name in sums else value
                 step += 1
@@ -403,7 +404,7 @@ def _train_locked(
             # Rank 0 alone evaluates and writes, on the plain modules: the other ranks wait in the next step's
             # gradient all-reduce meanwhile.
             with unwrapped(swaps):
-                test_mse = reconstruction_mse(method.model, test_images, cuda)
+                test_mse = reconstruction_mse(method.model, test_images)
                 _check_finite({"test_mse": test_mse}, epoch, epoch - 1, run_dir)
                 last = {
                     "epoch": epoch,
