@@ -33,6 +33,7 @@ from toolkit.errors import UserError
 
 ARMS = ("real", "photometric", "mixup", "ae", "aeai")
 TASKS = ("pole", "turntable")
+SPARSE_STEP = {"pole": 20.0, "turntable": 30.0}  # degrees between neighbouring training views
 
 
 @dataclass
@@ -46,7 +47,7 @@ class DownstreamConfig:
     batch_size: int = 64
     lr: float = 2e-3
     n_extra: int = 5000  # extra images per augmented arm
-    max_gap: float = 20.0  # neighbour pairs: one sparse grid step apart (pole: 20 degrees of azimuth)
+    max_gap: float | None = None  # neighbour pairs' largest gap; default one sparse grid step (SPARSE_STEP)
     interp_epochs: int = 150  # epochs for the AE and AEAI models trained on the sparse images
 
     def validate(self) -> None:
@@ -72,7 +73,7 @@ def sparse_split(data: DatasetInfo, task: str) -> tuple[np.ndarray, np.ndarray]:
         train_azimuths = grid[::4]
         is_train = np.isin(azimuth, train_azimuths)
     else:
-        is_train = np.isclose(np.mod(azimuth, 30.0), 0.0)
+        is_train = np.isclose(np.mod(azimuth, SPARSE_STEP["turntable"]), 0.0)
     train, test = np.flatnonzero(is_train), np.flatnonzero(~is_train)
     if len(train) < 2 or len(test) < 1:
         raise UserError(f"{data.path}: too few images for the {task} task's sparse split")
@@ -273,7 +274,7 @@ def make_extra(
             run = train_interpolator(arm, subset.path, work / f"interp-{arm}", cfg, device, update)
         loaded = load_run(run, device=device)
         model, provenance = loaded.model, {"method": loaded.method, "run": str(run)}
-    augment = AugmentConfig(n=cfg.n_extra, seed=0, max_gap=cfg.max_gap)
+    augment = AugmentConfig(n=cfg.n_extra, seed=0, max_gap=cfg.max_gap or SPARSE_STEP[cfg.task])
     rows = np.arange(subset.n)  # every row of the subset is a sparse training image
     with bar(f"extra {arm}", "img") as update:
         return generate(model, subset, rows, out, augment, provenance, torch.device(device), progress=update)
