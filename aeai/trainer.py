@@ -414,10 +414,12 @@ def _train_locked(
                     "seconds": round(seconds, 3),
                     "images_per_s": round(per_epoch / seconds, 1),
                 }
-                state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
-                save_checkpoint(run_dir / CHECKPOINT, state)
+                # The metrics line first: a kill before the checkpoint lands leaves a line that resume drops
+                # (_keep_metrics_up_to), whereas the other order would lose the epoch's line for good.
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(last) + "\n")
+                state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
+                save_checkpoint(run_dir / CHECKPOINT, state)
                 if epoch % config.sample_every == 0 or epoch == config.epochs:
                     grid = interpolation_grid(method.model, grid_i, grid_j)
                     save_grid(grid, run_dir / SAMPLES / f"epoch_{epoch:03d}.png", GRID_STEPS + 2)

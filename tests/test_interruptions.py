@@ -141,18 +141,40 @@ def test_killed_training_resumes_from_its_checkpoint_with_every_epoch_once(kills
     print(f"train: {survived} kills survived")
 
 
-@pytest.mark.xfail(
-    reason="aeai/trainer.py writes the checkpoint before the metrics line: a kill between them loses that epoch's line",
-    strict=True,
-)
-def test_kill_between_checkpoint_and_metrics_line_loses_no_epoch(tmp_path: Path) -> None:
-    """The window the random kills rarely hit, made certain: checkpoint of epoch 2 saved, its line not written."""
+def test_kill_between_metrics_line_and_checkpoint_loses_no_epoch(tmp_path: Path) -> None:
+    """The window the random kills rarely hit, made certain: epoch 2's line written, its checkpoint not."""
     data = write_dataset(tmp_path / "d.h5")
     run = tmp_path / "run"
     base = ["train", "--out", str(run), *TINY_NET]
-    assert subprocess.run([EXE, *base, "--data", str(data), "--epochs", "2"], capture_output=True).returncode == 0
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    (run / "metrics.jsonl").write_text(lines[0] + "\n")
-    resumed = subprocess.run([EXE, "train", "--resume", "--out", str(run), "--epochs", "3"], capture_output=True)
+    assert subprocess.run([EXE, *base, "--data", str(data), "--epochs", "1"], capture_output=True).returncode == 0
+    epoch_one = (run / "checkpoint.pt").read_bytes()
+    resume = [EXE, "train", "--resume", "--out", str(run)]
+    assert subprocess.run([*resume, "--epochs", "2"], capture_output=True).returncode == 0
+    (run / "checkpoint.pt").write_bytes(epoch_one)  # as if killed after the line, before the checkpoint
+    assert epochs_logged(run) == [1, 2]
+    resumed = subprocess.run([*resume, "--epochs", "3"], capture_output=True)
     assert resumed.returncode == 0
     assert epochs_logged(run) == [1, 2, 3]
+
+
+def test_metrics_line_is_written_before_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill while epoch 2's checkpoint is being written must leave that epoch's line for resume to settle."""
+    import toolkit.aeai.trainer as trainer
+
+    data = write_dataset(tmp_path / "d.h5")
+    config = TrainConfig(data=str(data), epochs=2, batch_size=8, latent=8, width=4, device="cpu")
+    real_save = trainer.save_checkpoint
+
+    def killed_at_epoch_two(path: Path, state: dict) -> None:
+        if state["epoch"] == 2:
+            raise SystemExit(137)
+        real_save(path, state)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", killed_at_epoch_two)
+    with pytest.raises(SystemExit):
+        train(config, tmp_path / "run")
+    assert epochs_logged(tmp_path / "run") == [1, 2]  # the line came first; the checkpoint still says 1
+    monkeypatch.setattr(trainer, "save_checkpoint", real_save)
+    config.epochs = 3
+    train(config, tmp_path / "run", resume=True)
+    assert epochs_logged(tmp_path / "run") == [1, 2, 3]
