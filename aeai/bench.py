@@ -237,7 +237,7 @@ def _train_rate(method, optimizers: dict, images: torch.Tensor, steps: int) -> f
     for step in range(steps):
         logged = method.training_step(images[step % len(images)], optimizers)
     next(iter(logged.values())).item()  # wait for queued device work before stopping the clock
-    return steps * images.shape[1] / (time.perf_counter() - started)
+    return steps * len(images[0]) / (time.perf_counter() - started)
 
 
 def bench_train(cfg: BenchConfig) -> list[Measured]:
@@ -246,11 +246,13 @@ def bench_train(cfg: BenchConfig) -> list[Measured]:
     generator = torch.Generator().manual_seed(0)
     # Four fixed batches of random pixels: the step's cost does not depend on what the images show.
     images = torch.rand(4, cfg.train_batch, 3, cfg.train_size, cfg.train_size, generator=generator).to(device)
+    images = [batch.contiguous(memory_format=torch.channels_last) for batch in images]  # 4 x (B, 3, S, S)
     setups = {}
     for name in ("ae", "aeai"):
         torch.manual_seed(0)
         config = TrainConfig(method=name, batch_size=cfg.train_batch, device=cfg.device)
-        method = METHODS[name](config, cfg.train_size).to(device).train()
+        # The layout the trainer runs in (channels-last on every device).
+        method = METHODS[name](config, cfg.train_size).to(device, memory_format=torch.channels_last).train()
         optimizers = method.configure_optimizers()
         _train_rate(method, optimizers, images, cfg.train_warmup)
         setups[name] = (method, optimizers)
