@@ -33,3 +33,13 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     """Run the installed `toolkit` CLI in a subprocess, as a user would."""
     exe = Path(sys.executable).with_name("toolkit")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def train_tiny_run(root: Path) -> Path:
+    """A one-epoch AEAI run with tiny nets on 32x32 noise: enough for commands that only need a run."""
+    from toolkit.aeai.config import TrainConfig
+    from toolkit.aeai.trainer import train
+
+    config = TrainConfig(data=str(write_dataset(root / "d.h5")), epochs=1, batch_size=8, latent=8, width=4)
+    train(config, root / "run")
+    return root / "run"

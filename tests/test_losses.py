@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,6 @@ from toolkit.aeai.losses import (
 from toolkit.aeai.methods import METHODS
 from toolkit.aeai.nets import Decoder
 from toolkit.errors import UserError
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny nets gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10x.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 TINY = {"latent": 8, "width": 4}
 

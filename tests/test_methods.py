@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,15 +28,6 @@ OPTIONS = {
     "amr": {"amr_lambda": 10.0, "amr_beta": 0.0, "amr_d_steps": 5},
     "gaia": {"gaia_slope": 20.0, "gaia_distance": 5e-5},
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny nets gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10x.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(method: str, **overrides) -> Method:

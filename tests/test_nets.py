@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.autograd.forward_ad as fwAD
 
 from toolkit.aeai.nets import Autoencoder, BatchNorm1d, BatchNorm2d, Discriminator
 from toolkit.errors import UserError
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny nets gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10x.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +19,6 @@ from toolkit.aeai.run import load_checkpoint, load_run, save_checkpoint
 from toolkit.aeai.trainer import TrainingDiverged, reconstruction_mse, train
 from toolkit.datasets import open_dataset
 from toolkit.errors import UserError
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny nets gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10x.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(data: Path, **overrides) -> TrainConfig:

@@ -15,9 +15,7 @@ import h5py
 import pytest
 import torch
 
-from helpers import run_cli, write_dataset
-from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.trainer import train
+from helpers import run_cli, train_tiny_run, write_dataset
 from toolkit.datasets import open_dataset
 
 
@@ -34,14 +32,7 @@ class CreatesMarker:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("untrusted")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        config = TrainConfig(data=str(write_dataset(root / "d.h5")), epochs=1, batch_size=8, latent=8, width=4)
-        train(config, root / "run")
-    finally:
-        torch.set_num_threads(threads)
-    return root / "run"
+    return train_tiny_run(root)
 
 
 def hostile_run(run: Path, tmp_path: Path, write) -> tuple[Path, Path]:
