@@ -101,6 +101,17 @@ class LoadedRun:
     epoch: int  # epochs completed when the checkpoint was written
 
 
+def read_config(run_dir: Path, prefix: str = "") -> dict:
+    """A run's saved config.json; a missing or unreadable file is a one-line UserError (after `prefix`)."""
+    path = Path(run_dir) / CONFIG
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{prefix}{run_dir}: not a run directory (no {CONFIG})") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{prefix}{path}: unreadable ({e})") from None
+
+
 def load_run(run_dir: Path | str, device: str = "cpu") -> LoadedRun:
     """Load a run directory's latest checkpoint into its autoencoder (eval mode) on `device`."""
     from toolkit.aeai.config import TrainConfig
@@ -110,12 +121,7 @@ def load_run(run_dir: Path | str, device: str = "cpu") -> LoadedRun:
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
     config_path = run_dir / CONFIG
-    try:
-        config = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{run_dir}: not a run directory (no {CONFIG})") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{config_path}: unreadable ({e})") from None
+    config = read_config(run_dir)
     method = config.get("method")
     if method not in METHODS:
         raise UserError(f"{config_path}: unknown method '{method}'")

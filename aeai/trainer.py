@@ -46,6 +46,7 @@ from toolkit.aeai.run import (
     SPLIT,
     load_checkpoint,
     point_latest,
+    read_config,
     save_checkpoint,
     write_json,
 )
@@ -100,13 +101,7 @@ def select_rows(info: DatasetInfo, label: int | None) -> np.ndarray:
 
 def resume_config(run_dir: Path, overrides: dict) -> TrainConfig:
     """The saved config of `run_dir`, with the settings that may change on resume taken from `overrides`."""
-    path = Path(run_dir) / CONFIG
-    try:
-        saved = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"--resume: {run_dir} holds no run to resume (no {CONFIG})") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"--resume: {path} is unreadable ({e})") from None
+    saved = read_config(run_dir, prefix="--resume: ")
     config = TrainConfig.from_dict(saved)
     if "data_path" in saved and "data" not in overrides:
         config.data = saved["data_path"]  # absolute: resuming from another folder finds the same file
