@@ -82,6 +82,7 @@ import toolkit.cli_train  # noqa: E402, F401
 import toolkit.cli_augment  # noqa: E402, F401
 import toolkit.cli_evaluate  # noqa: E402, F401
 import toolkit.cli_bench  # noqa: E402, F401
+import toolkit.cli_reproduce  # noqa: E402, F401
 # isort: on
 
 

@@ -1,0 +1,156 @@
+"""`toolkit reproduce` on tiny 32-pixel grids: the page, skipping, resuming after Ctrl-C, and its decisions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from test_evaluate import write_grid_dataset
+from typer.testing import CliRunner
+
+from helpers import run_cli, write_dataset
+from toolkit.aeai.reproduce import (
+    ReproduceConfig,
+    ablation_worse_on,
+    aeai_beaten_by,
+    planned_runs,
+    reproduce,
+    strongest_baseline,
+    verdicts,
+)
+from toolkit.cli import app
+from toolkit.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A pole-like grid (4 elevations x 18 azimuths) and a two-object turntable, 20 degrees a view."""
+    root = tmp_path_factory.mktemp("reproduce_data")
+    pole = write_grid_dataset(root / "pole.h5", [45.0, 55.0, 65.0, 75.0], azimuth_step=20.0, size=32)
+    return pole, write_dataset(root / "turntable.h5", n_labels=2, n_views=18, size=32)
+
+
+def tiny(data: tuple[Path, Path], root: Path, **changes) -> ReproduceConfig:
+    cfg = ReproduceConfig(
+        pole=data[0],
+        turntable=data[1],
+        object=1,
+        methods=("aeai", "ae"),
+        seeds=2,
+        epochs_pole=1,
+        epochs_turntable=1,
+        batch_size=8,
+        device="cpu",
+        runs=root / "runs",
+        out=root / "docs" / "results.md",
+    )
+    return replace(cfg, **changes)
+
+
+def mtimes(runs: Path) -> dict[Path, int]:
+    files = [*runs.rglob("checkpoint.pt"), *runs.rglob("evaluation.json")]
+    return {path: path.stat().st_mtime_ns for path in files}
+
+
+def test_command_writes_the_page_then_skips_finished_runs(data: tuple[Path, Path], tmp_path: Path) -> None:
+    cfg = tiny(data, tmp_path)
+    args = ["reproduce", "--pole", str(cfg.pole), "--turntable", str(cfg.turntable), "--object", "1"]
+    args += ["--methods", "aeai,ae", "--seeds", "2", "--epochs-pole", "1", "--epochs-turntable", "1"]
+    args += ["--batch-size", "8", "--device", "cpu", "--runs", str(cfg.runs), "--out", str(cfg.out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "run 8/8 turntable/ae-seed1" in result.output  # seeds 0, 1 of aeai and of ae (the only baseline)
+    page = cfg.out.read_text()
+    assert page.count("| aeai | 2 |") == 2 and page.count("| ae | 2 |") == 2  # one table per dataset
+    assert "Strongest baseline after seed 0 (lowest interval MSE): **ae**" in page
+    assert "AEAI has a lower mean interval MSE at the largest interval than every baseline: **" in page
+    assert cfg.command_line() in page and "## Comparison with the paper's figure 6" in page
+    for dataset in ("pole", "turntable"):
+        for name in ("interval_mse", "alpha_retrieval", "strips"):
+            assert (tmp_path / "docs" / "results" / dataset / f"{name}.png").stat().st_size > 1000
+            assert f"results/{dataset}/{name}.png" in page
+    assert (tmp_path / "docs" / "results" / "pole" / "parameter_distance.png").exists()  # two parameters only
+    evaluation = json.loads((cfg.runs / "turntable" / "aeai-seed0" / "evaluation.json").read_text())
+    assert evaluation["result"]["grid"]["labels"] == ["obj1"]  # the trained object only
+
+    before = mtimes(cfg.runs)
+    assert len(before) == 16
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert mtimes(cfg.runs) == before  # nothing retrained or re-measured
+
+    with pytest.raises(UserError, match="batch_size=8, not 4"):
+        reproduce(replace(cfg, batch_size=4), log=lambda line: None)
+
+
+def test_ctrl_c_stops_the_plan_and_the_same_command_resumes(data: tuple[Path, Path], tmp_path: Path) -> None:
+    cfg = tiny(data, tmp_path, datasets=("pole",), seeds=1, epochs_pole=2)
+
+    @contextlib.contextmanager
+    def interrupting(description: str, unit: str) -> Iterator[Callable[..., None]]:
+        def update(done: int, total: int | None = None, **fields: object) -> None:
+            if "ae-seed0 train" in description and fields.get("epoch") == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, in epoch 2 of the second run
+
+        yield update
+
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(cfg, log=lambda line: None, bar=interrupting)
+    aeai, ae = cfg.runs / "pole" / "aeai-seed0", cfg.runs / "pole" / "ae-seed0"
+    assert epoch_of(ae) == 1 and not cfg.out.exists()
+    first_line = (ae / "metrics.jsonl").read_text().splitlines()[0]
+    finished = (aeai / "checkpoint.pt").stat().st_mtime_ns
+
+    reproduce(cfg, log=lambda line: None)
+    assert (aeai / "checkpoint.pt").stat().st_mtime_ns == finished
+    assert epoch_of(ae) == 2
+    lines = (ae / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and lines[0] == first_line  # continued, not restarted
+    assert "| pole/ae-seed0 | 2 |" in cfg.out.read_text()
+
+
+def epoch_of(run: Path) -> int:
+    return int(torch.load(run / "checkpoint.pt", weights_only=True)["epoch"])
+
+
+def test_strongest_baseline_is_the_baseline_with_the_lowest_interval_mse() -> None:
+    seed0 = {"aeai": 0.001, "aeai-no-s": 0.0015, "ae": 0.004, "vae": 0.003, "amr": 0.0031, "gaia": 0.009}
+    assert strongest_baseline(seed0) == "vae"  # neither aeai nor an ablation, though lower
+    assert strongest_baseline({"aeai": 0.001, "aeai-no-c": 0.002}) is None
+
+
+def test_plan_size() -> None:
+    assert planned_runs(ReproduceConfig()) == 2 * (10 + 2 * 2)
+    assert planned_runs(ReproduceConfig(datasets=("pole",), methods=("aeai", "aeai-no-d"), seeds=3)) == 2 + 2
+
+
+def test_verdicts_on_hand_made_numbers() -> None:
+    means = {
+        "aeai": {"interval_mse": 0.002, "alpha_iqr": 0.10, "smoothness": 0.20},
+        "ae": {"interval_mse": 0.004, "alpha_iqr": 0.05, "smoothness": 0.10},
+        "vae": {"interval_mse": 0.0019, "alpha_iqr": 0.30, "smoothness": 0.30},
+        "aeai-no-d": {"interval_mse": 0.001, "alpha_iqr": 0.10, "smoothness": 0.25},
+        "aeai-no-s": {"interval_mse": 0.001, "alpha_iqr": 0.05, "smoothness": 0.10},
+    }
+    assert aeai_beaten_by(means) == ["vae"]
+    assert ablation_worse_on(means, "aeai-no-d") == ["smoothness"]  # higher is worse for every summary
+    assert ablation_worse_on(means, "aeai-no-s") == []
+    lines = verdicts(means)
+    assert lines[0].endswith("**no** (matched or beaten by vae)")
+    assert lines[1] == "- aeai-no-d is worse than full AEAI on at least one summary measure: **yes** (ACAI smoothness)"
+    assert lines[2].endswith("**no**")
+    assert aeai_beaten_by({**means, "vae": {"interval_mse": 0.0021}}) == []
+
+
+def test_missing_dataset_names_the_render_command(data: tuple[Path, Path], tmp_path: Path) -> None:
+    result = run_cli("reproduce", "--pole", str(data[0]), "--turntable", str(tmp_path / "none.h5"), "--out", "x.md")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "toolkit render-turntable" in lines[0], result.stderr
