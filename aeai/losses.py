@@ -1,4 +1,4 @@
-"""The paper's loss terms (section 2.1), per pair or per image, plus the decoder's exact alpha-derivative.
+"""The paper's loss terms (section 2.1), per pair or per image (the alpha-derivative comes from `Decoder`).
 
 Squared norms are the paper's: ||v||^2 sums v^2 over its elements (pixels, or latent dimensions), and
 the L2 reconstruction loss is the squared L2 distance between two images. (Means instead of sums would
@@ -9,11 +9,9 @@ value per image or pair; the method sums over the alphas of a pair and averages 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
-import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -46,24 +44,6 @@ def discriminator_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
     real = F.binary_cross_entropy_with_logits(logits_real.float(), torch.ones_like(logits_real, dtype=torch.float))
     fake = F.binary_cross_entropy_with_logits(logits_fake.float(), torch.zeros_like(logits_fake, dtype=torch.float))
     return real + fake
-
-
-def decode_with_derivative(decoder: nn.Module, z_alpha: Tensor, dz_dalpha: Tensor) -> tuple[Tensor, Tensor]:
-    """One forward-mode AD pass: (x(alpha), d x(alpha) / d alpha) = (g(z), J_g(z) dz).
-
-    z_alpha (N, latent) is the primal, dz_dalpha = z_j - z_i (N, latent) the tangent; both outputs are
-    (N, 3, H, W) and stay differentiable for the backward pass. Unlike torch.func.jvp this works with
-    BatchNorm in training mode (whose batch statistics then also carry tangents: the result is the
-    derivative of the batch's output when every alpha of the batch moves together, which is exactly what
-    a central finite difference on the same batch measures).
-    """
-    with fwAD.dual_level(), warnings.catch_warnings():
-        # torch's first make_dual scripts its own jvp decompositions and warns that jit.script is deprecated;
-        # nothing a user of this function can act on.
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-        dual = fwAD.make_dual(z_alpha, dz_dalpha)
-        x_alpha, dx_dalpha = fwAD.unpack_dual(decoder(dual))
-    return x_alpha, dx_dalpha
 
 
 class PerceptualLoss(nn.Module):

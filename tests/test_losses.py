@@ -12,7 +12,6 @@ from toolkit.aeai.losses import (
     PerceptualLoss,
     adversarial_loss,
     cycle_loss,
-    decode_with_derivative,
     discriminator_loss,
     smoothness_loss,
     squared_error,
@@ -84,7 +83,7 @@ def _decoded(decoder: Decoder, z_i: torch.Tensor, dz: torch.Tensor, alpha: torch
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_smoothness_derivative_matches_central_difference(mode: str) -> None:
     # float64 so that the finite difference itself is accurate. In train mode BatchNorm couples the batch:
-    # the forward-AD tangent is then the derivative when all alphas move together, and so is this difference.
+    # the decoder's tangent is then the derivative when all alphas move together, and so is this difference.
     torch.manual_seed(0)
     decoder = Decoder(32, latent=8, width=4).double().train(mode == "train")
     z_i, z_j = torch.randn(6, 8, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
@@ -93,7 +92,7 @@ def test_smoothness_derivative_matches_central_difference(mode: str) -> None:
     momentum_free = [m for m in decoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for bn in momentum_free:
         bn.momentum = 0.0  # keep running stats fixed so that every call below sees the same function in eval
-    x_alpha, dx_dalpha = decode_with_derivative(decoder, z_i + alpha[:, None] * dz, dz)
+    x_alpha, dx_dalpha = decoder(z_i + alpha[:, None] * dz, dz)
     h = 1e-6  # small: ReLU kinks within a larger step spoil the difference, not the derivative
     central = (_decoded(decoder, z_i, dz, alpha + h) - _decoded(decoder, z_i, dz, alpha - h)) / (2 * h)
     assert torch.allclose(x_alpha, _decoded(decoder, z_i, dz, alpha), atol=1e-12)
@@ -105,7 +104,7 @@ def test_smoothness_loss_is_differentiable_through_the_tangent() -> None:
     torch.manual_seed(0)
     decoder = Decoder(32, latent=8, width=4)
     z = torch.randn(4, 8, requires_grad=True)
-    _, dx = decode_with_derivative(decoder, z, torch.randn(4, 8))
+    _, dx = decoder(z, torch.randn(4, 8))
     smoothness_loss(dx).sum().backward()
     grads = [p.grad for p in decoder.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
@@ -120,7 +119,7 @@ def test_smoothness_gradient_matches_central_difference() -> None:
     z, dz = torch.randn(6, 8, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
 
     def loss() -> torch.Tensor:
-        return decode_with_derivative(decoder, z, dz)[1].square().sum()  # L_S in float64 (smoothness_loss is float32)
+        return decoder(z, dz)[1].square().sum()  # L_S in float64 (smoothness_loss is float32)
 
     params = list(decoder.parameters())
     loss().backward()

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.methods.base import Method, bce
+from toolkit.aeai.methods.base import Method, adam, bce
 
 HIDDEN = (100, 100)  # aae.py, disc_layer_sizes
 
@@ -52,7 +52,7 @@ class AAE(Method):
         return {"discriminator": self.discriminator}
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        d = torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr)
+        d = adam(self.discriminator, lr=self.config.lr)
         return super().configure_optimizers() | {"discriminator": d}
 
     def losses(self, x: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.methods.base import Method
+from toolkit.aeai.methods.base import Method, adam
 from toolkit.aeai.nets import Discriminator
 
 
@@ -53,9 +53,7 @@ class ACAI(Method):
         return {"critic": self.critic}
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return super().configure_optimizers() | {
-            "critic": torch.optim.Adam(self.critic.parameters(), lr=self.config.lr)
-        }
+        return super().configure_optimizers() | {"critic": adam(self.critic, lr=self.config.lr)}
 
     def draw_alpha(self, n: int, device: torch.device) -> Tensor:
         """(n,) draws from U(0, 1), before folding (a method of its own so tests can choose them)."""

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.methods.base import Method, bce
+from toolkit.aeai.methods.base import Method, adam, bce
 from toolkit.aeai.nets import Discriminator
 
 BETAS = (0.5, 0.99)
@@ -61,8 +61,8 @@ class AMR(Method):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr = self.config.lr
         return {
-            "model": torch.optim.Adam(self.model.parameters(), lr=lr, betas=BETAS),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=BETAS),
+            "model": adam(self.model, lr=lr, betas=BETAS),
+            "discriminator": adam(self.discriminator, lr=lr, betas=BETAS),
         }
 
     def generate(self, x: Tensor) -> dict[str, Tensor]:

