@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     test_fraction: float = 0.2  # paper: a random 80/20 split
     sample_every: int = 10  # epochs between interpolation grids (and the last epoch always)
+    checkpoint_every: int = 1  # epochs between checkpoints (and the last epoch, and Ctrl-C, always)
     device: str = "auto"  # auto | cpu | cuda
     compile: bool = False  # torch.compile the nets (CUDA)
     # Baselines' settings, their authors' defaults (../shared/baselines.md); each method reads only its own.
@@ -87,6 +88,8 @@ class TrainConfig:
             raise UserError(f"--alpha-grid must be 0 (random alpha) or a number of steps M >= 1, got {self.alpha_grid}")
         if self.sample_every < 1:
             raise UserError(f"--sample-every must be at least 1, got {self.sample_every}")
+        if self.checkpoint_every < 1:
+            raise UserError(f"--checkpoint-every must be at least 1, got {self.checkpoint_every}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"--device must be auto, cpu or cuda, got '{self.device}'")
         if not 0 <= self.acai_gamma <= 1:
@@ -105,4 +108,4 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed; all others must match the saved config.
-RESUMABLE = ("epochs", "device", "compile", "sample_every")
+RESUMABLE = ("epochs", "device", "compile", "sample_every", "checkpoint_every")

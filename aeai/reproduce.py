@@ -196,6 +196,7 @@ def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> Tr
         label=cfg.object if dataset == "turntable" else None,
         seed=seed,
         sample_every=max(1, epochs // 10),  # about ten sample grids per run, whatever its epochs
+        checkpoint_every=max(1, epochs // 120),  # one-step turntable epochs: not a checkpoint each
         device=cfg.device,
         **ABLATIONS.get(name, {}),
     )
@@ -212,7 +213,7 @@ def train_run(config: TrainConfig, run_dir: Path, progress: Callable[..., None])
     resume = (run_dir / CHECKPOINT).exists()
     if resume:
         try:
-            config = resume_config(run_dir, config.to_dict())
+            config = resume_config(run_dir, config.to_dict(), prefix="")
         except UserError as e:
             raise UserError(f"{run_dir}: {e}; delete that folder or choose another --runs") from None
         done = int(load_checkpoint(run_dir / CHECKPOINT)["epoch"])
@@ -348,10 +349,9 @@ def draw_strips(records: list[RunRecord], data: DatasetInfo, path: Path, gap: fl
     """One image: a few fixed test pairs, one row per run and the pixel cross-dissolve; returns the pairs."""
     from toolkit.aeai import visualize as vis
     from toolkit.aeai.run import load_run
-    from toolkit.cli_evaluate import example_pairs
 
     # The runs of one seed share their split, so the first run's test pairs are test pairs of all of them.
-    pairs = example_pairs(load_run(records[0].run_dir, str(device)), data, STRIP_PAIRS, gap)
+    pairs = vis.example_pairs(load_run(records[0].run_dir, str(device)), data, STRIP_PAIRS, gap)
     first, second = data.read_images(pairs[:, 0]), data.read_images(pairs[:, 1])
     alphas = np.linspace(0.0, 1.0, STRIP_STEPS)
     rows = [

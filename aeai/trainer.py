@@ -99,9 +99,9 @@ def select_rows(info: DatasetInfo, label: int | None) -> np.ndarray:
     return rows
 
 
-def resume_config(run_dir: Path, overrides: dict) -> TrainConfig:
+def resume_config(run_dir: Path, overrides: dict, prefix: str = "--resume: ") -> TrainConfig:
     """The saved config of `run_dir`, with the settings that may change on resume taken from `overrides`."""
-    saved = read_config(run_dir, prefix="--resume: ")
+    saved = read_config(run_dir, prefix=prefix)
     config = TrainConfig.from_dict(saved)
     if "data_path" in saved and "data" not in overrides:
         config.data = saved["data_path"]  # absolute: resuming from another folder finds the same file
@@ -110,7 +110,7 @@ def resume_config(run_dir: Path, overrides: dict) -> TrainConfig:
             setattr(config, name, value)
         elif value != getattr(config, name):
             raise UserError(
-                f"--resume: the run was trained with {name}={getattr(config, name)!r}, not {value!r}; "
+                f"{prefix}the run was trained with {name}={getattr(config, name)!r}, not {value!r}; "
                 f"only {', '.join(RESUMABLE)} may change (start a new run for other settings)"
             )
     return config
@@ -413,8 +413,9 @@ def _train_locked(
                 # (_keep_metrics_up_to), whereas the other order would lose the epoch's line for good.
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(last) + "\n")
-                state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
-                save_checkpoint(run_dir / CHECKPOINT, state)
+                if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+                    state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
+                    save_checkpoint(run_dir / CHECKPOINT, state)
                 if epoch % config.sample_every == 0 or epoch == config.epochs:
                     grid = interpolation_grid(method.model, grid_i, grid_j)
                     save_grid(grid, run_dir / SAMPLES / f"epoch_{epoch:03d}.png", GRID_STEPS + 2)

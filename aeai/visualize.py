@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from toolkit.aeai.metrics import PixelDissolve  # noqa: E402
 from toolkit.datasets.torch_dataset import to_float, to_uint8  # noqa: E402
+from toolkit.errors import UserError  # noqa: E402
 from toolkit.files import atomic_write  # noqa: E402
 
 Results = list[tuple[str, dict]]
@@ -96,7 +97,12 @@ def plot_interval_mse(results: Results, path: Path) -> Path:
         ax.set_xlabel(xlabel, fontsize=13)
         ax.set_ylabel(ylabel, fontsize=13)
         ax.grid(alpha=0.3)
-    length_ax.legend(fontsize=12)
+    entries = len(length_ax.get_lines())
+    # Many runs (a reproduction: 10 methods x 2 parameters): the legend goes beside the curves, not over them.
+    if entries > 8:
+        length_ax.legend(fontsize=10, ncols=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        length_ax.legend(fontsize=12)
     return _save(fig, path)
 
 
@@ -161,6 +167,33 @@ def plot_all(results: Results, out_dir: Path) -> list[Path]:
         plot_parameter_distance(results, out_dir / "parameter_distance.png"),
     ]
     return [p for p in written if p is not None]
+
+
+def example_pairs(loaded, dataset, n: int, gap: float):
+    """Up to n pairs (n, 2) of test images of one object about `gap` apart, spread over the test split."""
+    from toolkit.augment.sampling import param_difference
+
+    rows = loaded.split.test
+    if loaded.label is not None:
+        rows = rows[dataset.labels[rows] == loaded.label]
+    if len(rows) < 2:
+        raise UserError("the run's test split holds fewer than 2 images of its object; give --pair I J")
+    i, j = np.meshgrid(rows, rows, indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    diff = param_difference(dataset.params[i], dataset.params[j], dataset.periods)  # (K, P)
+    # One direction per pair: the one moving forward along its largest parameter change.
+    largest = diff[np.arange(len(diff)), np.abs(diff).argmax(1)]
+    keep = (dataset.labels[i] == dataset.labels[j]) & (i != j) & (largest > 0)
+    if not keep.any():
+        raise UserError("no two test images of the same object differ in their parameters; give --pair I J")
+    size = np.abs(diff[keep])  # (K, P)
+    # Closest to `gap` along one parameter, with the others as equal as possible: a clean interval.
+    miss = np.abs(size.max(1) - gap) + (size.sum(1) - size.max(1))
+    i, j = i[keep], j[keep]
+    best = miss <= miss.min() + 1e-6
+    candidates = np.stack([i[best], j[best]], axis=1)
+    chosen = np.unique(np.linspace(0, len(candidates) - 1, min(n, len(candidates))).round().astype(int))
+    return candidates[chosen]
 
 
 @torch.inference_mode()

@@ -85,6 +85,16 @@ def test_resume_continues_epochs_and_metrics_identically(tiny_dataset: Path, tmp
         assert a["test_mse"] == b["test_mse"] and a["L_S"] == b["L_S"]
 
 
+def test_checkpoint_every_saves_at_its_epochs_and_the_last(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved: list[int] = []
+    monkeypatch.setattr(trainer, "save_checkpoint", lambda path, state: saved.append(int(state["epoch"])))
+    train(tiny(tiny_dataset, epochs=5, checkpoint_every=2), tmp_path / "run")
+    assert saved == [2, 4, 5]
+    assert len(metrics(tmp_path / "run")) == 5  # every epoch still logs its line
+
+
 def test_resume_refuses_changed_settings(tiny_dataset: Path, tmp_path: Path) -> None:
     train(tiny(tiny_dataset, epochs=1), tmp_path / "run")
     with pytest.raises(UserError, match="lambda_s"):

@@ -220,7 +220,7 @@ def interpolate(
         vis.save_image(vis.grid_image(blocks, images, scale), out)
         console.print(f"wrote {out}: bilinear grid between images {rows}")
         return
-    pairs = np.asarray([pair]) if pair else example_pairs(loaded, dataset, examples, gap)
+    pairs = np.asarray([pair]) if pair else vis.example_pairs(loaded, dataset, examples, gap)
     _check_rows(pairs.ravel().tolist(), dataset.n, "--pair")
     first, second = dataset.read_images(pairs[:, 0]), dataset.read_images(pairs[:, 1])
     alphas = np.linspace(0.0, 1.0, steps)
@@ -238,37 +238,10 @@ def interpolate(
     console.print(f"wrote {out}: {steps} frames between images {described}")
 
 
-def example_pairs(loaded, dataset, n: int, gap: float):
-    """Up to n pairs (n, 2) of test images of one object about `gap` apart, spread over the test split."""
-    import numpy as np
-
-    from toolkit.augment.sampling import param_difference
-
-    rows = loaded.split.test
-    if loaded.label is not None:
-        rows = rows[dataset.labels[rows] == loaded.label]
-    if len(rows) < 2:
-        raise UserError("the run's test split holds fewer than 2 images of its object; give --pair I J")
-    i, j = np.meshgrid(rows, rows, indexing="ij")
-    i, j = i.ravel(), j.ravel()
-    diff = param_difference(dataset.params[i], dataset.params[j], dataset.periods)  # (K, P)
-    # One direction per pair: the one moving forward along its largest parameter change.
-    largest = diff[np.arange(len(diff)), np.abs(diff).argmax(1)]
-    keep = (dataset.labels[i] == dataset.labels[j]) & (i != j) & (largest > 0)
-    if not keep.any():
-        raise UserError("no two test images of the same object differ in their parameters; give --pair I J")
-    size = np.abs(diff[keep])  # (K, P)
-    # Closest to `gap` along one parameter, with the others as equal as possible: a clean interval.
-    miss = np.abs(size.max(1) - gap) + (size.sum(1) - size.max(1))
-    i, j = i[keep], j[keep]
-    best = miss <= miss.min() + 1e-6
-    candidates = np.stack([i[best], j[best]], axis=1)
-    chosen = np.unique(np.linspace(0, len(candidates) - 1, min(n, len(candidates))).round().astype(int))
-    return candidates[chosen]
-
-
 def _example_corners(loaded, dataset, gap: float) -> list[int]:
     """Four test images: the ends of two example pairs."""
+    from toolkit.aeai.visualize import example_pairs
+
     pairs = example_pairs(loaded, dataset, 2, gap)
     if len(pairs) < 2:
         raise UserError("the test split has too few suitable images for a grid; give --corners A B C D")

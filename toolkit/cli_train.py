@@ -76,6 +76,13 @@ def train(
         int | None,
         typer.Option(help=f"Epochs between interpolation grids (samples/epoch_XXX.png). Default: {D.sample_every}."),
     ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            help="Epochs between checkpoints (a kill loses at most these; Ctrl-C saves at once). "
+            f"Raise it when an epoch is a single step. Default: {D.checkpoint_every}."
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda. Default: auto (cuda when available).")] = None,
     compile: Annotated[
         bool | None,
@@ -137,6 +144,7 @@ def train(
         "label": label,
         "seed": seed,
         "sample_every": sample_every,
+        "checkpoint_every": checkpoint_every,
         "device": device,
         "compile": compile,
         "beta": beta,
