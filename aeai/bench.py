@@ -281,7 +281,8 @@ def bench_augment(cfg: BenchConfig, scratch: Path, source: Path) -> list[Measure
     data = open_dataset(source)
     device = torch.device(cfg.device)
     torch.manual_seed(0)
-    model = Autoencoder(data.image_size).to(device).eval()  # untrained: decoding costs the same
+    # Untrained (decoding costs the same), in the layout `load_run` gives augment: channels-last.
+    model = Autoencoder(data.image_size).to(device, memory_format=torch.channels_last).eval()
     rows = np.arange(data.n)
 
     def run() -> float:

@@ -97,6 +97,11 @@ def plot_interval_mse(results: Results, path: Path) -> Path:
         ax.set_xlabel(xlabel, fontsize=13)
         ax.set_ylabel(ylabel, fontsize=13)
         ax.grid(alpha=0.3)
+    for ax in (mean_ax, std_ax, length_ax):
+        values = np.concatenate([line.get_ydata() for line in ax.get_lines()] or [np.zeros(0)]).astype(float)
+        values = values[np.isfinite(values) & (values > 0)]
+        if len(values) and values.max() > 20 * values.min():
+            ax.set_yscale("log")  # a failed run 100x above the others would flatten them all on a linear axis
     entries = len(length_ax.get_lines())
     # Many runs (a reproduction: 10 methods x 2 parameters): the legend goes beside the curves, not over them.
     if entries > 8:
