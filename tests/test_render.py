@@ -220,7 +220,15 @@ def test_resume_after_ctrl_c_and_kill_9_is_identical(tmp_path: Path) -> None:
     command = [str(exe), "render-pole", *grid, "--out", str(out), "--workers", "1"]
     rows_seen = [0]
     for stop_signal in (signal.SIGINT, signal.SIGKILL):
-        job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        # A terminal's Ctrl-C: SIGINT at its default even when the tests run under nohup or in the background,
+        # which would otherwise hand the render an ignored SIGINT.
+        job = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         deadline = time.monotonic() + 60
         # Stop it mid-render, once this run has written rows of its own.
         while job.poll() is None and time.monotonic() < deadline:

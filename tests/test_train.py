@@ -149,10 +149,11 @@ def test_ctrl_c_saves_and_stops_cleanly(tiny_dataset: Path, tmp_path: Path, monk
 
     monkeypatch.setattr(AEAI, "training_step", step_then_ctrl_c)
     run = tmp_path / "run"
+    before = signal.getsignal(signal.SIGINT)  # Python's own handler, or SIG_IGN under nohup / a background job
     result = train(tiny(tiny_dataset, epochs=5), run)
     assert result.interrupted and result.epoch == 1
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) == before  # the trainer's handler is gone again
 
 
 def test_load_run_errors_are_one_line(tiny_dataset: Path, tmp_path: Path) -> None:
