@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_cli
 from toolkit.augment.downstream import (
     DownstreamConfig,
     angular_error_deg,
@@ -90,3 +91,15 @@ def test_benchmark_runs_every_arm_and_continues(tmp_path: Path) -> None:
     again = run_benchmark(data, tmp_path / "work", cfg, log=lambda line: None)
     assert again["arms"] == report["arms"]
     assert (tmp_path / "work" / "scores.jsonl").read_text().splitlines() == lines  # nothing recomputed
+
+
+def test_a_second_benchmark_in_the_same_folder_is_refused(tmp_path: Path) -> None:
+    from toolkit.files import output_lock
+
+    data, out = pole_like(tmp_path / "p.h5"), tmp_path / "work"
+    out.mkdir()
+    with output_lock(out / "scores.jsonl"):  # as a benchmark still running there would hold it
+        result = run_cli("downstream", "--data", str(data), "--out", str(out), "--steps", "3", "--device", "cpu")
+    assert result.returncode == 1
+    assert "being written by another running job" in result.stderr and "Traceback" not in result.stderr
+    assert not (out / "scores.jsonl").exists()

@@ -118,7 +118,7 @@ def downstream(
     import json
 
     from toolkit.augment.downstream import DownstreamConfig, run_benchmark
-    from toolkit.files import atomic_write
+    from toolkit.files import atomic_write, output_lock
 
     cfg = DownstreamConfig(
         task=task,
@@ -132,13 +132,16 @@ def downstream(
     data = data or Path(f"data/{task}.h5")
     out = out or Path(f"runs/downstream-{task}")
     torch_device = str(resolve_device(device))
-    report = run_benchmark(
-        data, out, cfg, torch_device, log=lambda line: console.print(line, highlight=False), bar=progress_bar
-    )
-    with atomic_write(out / "report.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
-    with atomic_write(out / "report.md") as tmp:
-        tmp.write_text(f"# Downstream benchmark: {task}\n\n{report['table']}\n")
+    out.mkdir(parents=True, exist_ok=True)
+    # Two benchmarks in one folder would append to one scores file and train into the same interpolator runs.
+    with output_lock(out / "scores.jsonl"):
+        report = run_benchmark(
+            data, out, cfg, torch_device, log=lambda line: console.print(line, highlight=False), bar=progress_bar
+        )
+        with atomic_write(out / "report.json") as tmp:
+            tmp.write_text(json.dumps(report, indent=2))
+        with atomic_write(out / "report.md") as tmp:
+            tmp.write_text(f"# Downstream benchmark: {task}\n\n{report['table']}\n")
     console.print(report["table"], highlight=False)
     console.print(f"report: {out / 'report.json'}, {out / 'report.md'}")
 
