@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import run_cli
 
 
@@ -20,8 +22,10 @@ def test_bench_quick_reports_every_item(tmp_path: Path) -> None:
     for r in report["results"]:
         assert r["values"] and all(v > 0 for v in r["values"]), r
         assert r["median"] > 0 and r["peak_rss_mb"] >= r["base_rss_mb"] > 0, r
-    aeai = next(r for r in report["results"] if r["name"] == "train aeai")
-    assert aeai["notes"]["aeai_cost_vs_ae"] > 1  # four losses and a discriminator cannot be cheaper than one
+    ae, aeai = (next(r for r in report["results"] if r["name"] == f"train {m}") for m in ("ae", "aeai"))
+    # The reported cost ratio is per image: ae's rate over aeai's (not a speed assertion: 2 steps on a shared
+    # machine say nothing about speed).
+    assert aeai["notes"]["aeai_cost_vs_ae"] == pytest.approx(ae["median"] / aeai["median"], abs=1e-3)
     assert "train aeai" in done.stdout  # the table
 
 
