@@ -251,7 +251,11 @@ def train_interpolator(
     resume = (run_dir / CHECKPOINT).exists()
     if resume and load_checkpoint(run_dir / CHECKPOINT)["epoch"] >= cfg.interp_epochs:
         return run_dir
-    config = TrainConfig(data=str(subset), method=method, epochs=cfg.interp_epochs, seed=0, device=device)
+    # An epoch of the 144 sparse images is 3 steps: a checkpoint each would cost more than the steps.
+    every = max(1, cfg.interp_epochs // 50)
+    config = TrainConfig(
+        data=str(subset), method=method, epochs=cfg.interp_epochs, seed=0, device=device, checkpoint_every=every
+    )
     train(config, run_dir=run_dir, resume=resume, progress=progress)
     return run_dir
 
