@@ -107,5 +107,10 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def sparse_checkpoints(epochs: int) -> int:
+    """`checkpoint_every` for a run of many tiny epochs (a step or a few each): about 100 checkpoints in all."""
+    return max(1, epochs // 100)
+
+
 # Settings that may change when a run is resumed; all others must match the saved config.
 RESUMABLE = ("epochs", "device", "compile", "sample_every", "checkpoint_every")

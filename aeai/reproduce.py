@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import TrainConfig, sparse_checkpoints
 from toolkit.aeai.methods import METHODS
 from toolkit.aeai.metrics import EvalConfig
 from toolkit.aeai.run import CHECKPOINT, METRICS, write_json
@@ -196,7 +196,7 @@ def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> Tr
         label=cfg.object if dataset == "turntable" else None,
         seed=seed,
         sample_every=max(1, epochs // 10),  # about ten sample grids per run, whatever its epochs
-        checkpoint_every=max(1, epochs // 120),  # one-step turntable epochs: not a checkpoint each
+        checkpoint_every=sparse_checkpoints(epochs),  # one-step turntable epochs: not a checkpoint each
         device=cfg.device,
         **ABLATIONS.get(name, {}),
     )

@@ -244,7 +244,7 @@ def train_interpolator(
     method: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress: Callable | None
 ) -> Path:
     """Train `method` on the sparse subset into `run_dir`, continuing a run that was interrupted."""
-    from toolkit.aeai.config import TrainConfig
+    from toolkit.aeai.config import TrainConfig, sparse_checkpoints
     from toolkit.aeai.run import CHECKPOINT, load_checkpoint
     from toolkit.aeai.trainer import train
 
@@ -252,7 +252,7 @@ def train_interpolator(
     if resume and load_checkpoint(run_dir / CHECKPOINT)["epoch"] >= cfg.interp_epochs:
         return run_dir
     # An epoch of the 144 sparse images is 3 steps: a checkpoint each would cost more than the steps.
-    every = max(1, cfg.interp_epochs // 50)
+    every = sparse_checkpoints(cfg.interp_epochs)
     config = TrainConfig(
         data=str(subset), method=method, epochs=cfg.interp_epochs, seed=0, device=device, checkpoint_every=every
     )
