@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import toolkit.malloc
 from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.methods import METHODS
 from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
@@ -108,6 +109,7 @@ def describe_machine(device: str) -> dict:
         "cores_available": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "malloc": toolkit.malloc.setting,  # the CLI keeps freed memory for reuse (toolkit/malloc.py)
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -150,7 +150,8 @@ class Encoder(nn.Module):
         layers: list[nn.Module] = []
         c_in = 3
         for c in block_channels(width):
-            layers += [*_conv_bn_relu(c_in, c), nn.MaxPool2d(2)]
+            conv, bn, relu = _conv_bn_relu(c_in, c)
+            layers += [conv, bn, nn.MaxPool2d(2), relu]  # ReLU after the pooling: the same, on a quarter of the pixels
             c_in = c
         self.features = nn.Sequential(*layers)
         side = image_size // 2**N_BLOCKS
@@ -254,7 +255,8 @@ class Discriminator(nn.Module):
         layers: list[nn.Module] = []
         c_in = 3
         for c in block_channels(width):
-            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.LeakyReLU(0.2, inplace=True), nn.MaxPool2d(2)]
+            # LeakyReLU after the pooling: they commute (it is increasing), and it then sees a quarter of the pixels.
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.MaxPool2d(2), nn.LeakyReLU(0.2, inplace=True)]
             c_in = c
         side = image_size // 2**N_BLOCKS
         layers += [nn.Flatten(), nn.Linear(c_in * side * side, 1)]

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from toolkit.errors import UserError
+from toolkit.malloc import keep_freed_memory
 from toolkit.progress import console, progress_bar
 
 app = typer.Typer(
@@ -88,6 +89,7 @@ import toolkit.cli_reproduce  # noqa: E402, F401
 
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 1, never a traceback."""
+    keep_freed_memory()  # before any tensor: training steps then reuse memory instead of page-faulting it in
     try:
         code = app(standalone_mode=False)
     except UserError as e:

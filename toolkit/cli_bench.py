@@ -65,7 +65,7 @@ def bench(
     m = report["machine"]
     table = Table(
         title=f"{m['cpu']}, {m['cores_available']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
-        f"{m['device']}; load {m['load_average'][0]:.2f} -> {m['load_average_end'][0]:.2f}"
+        f"{m['device']}, malloc {m['malloc']}; load {m['load_average'][0]:.2f} -> {m['load_average_end'][0]:.2f}"
     )
     for column in ("item", "median", "unit", "runs", "peak RSS MB", "base RSS MB", "notes"):
         table.add_column(column, justify="left" if column in {"item", "unit", "notes"} else "right")
