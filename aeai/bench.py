@@ -135,6 +135,14 @@ def _status_kb(pid: int | str, key: str) -> int:
     return 0
 
 
+def _pss_kb(pid: int | str) -> int:
+    """Proportional set size: resident memory with each shared page split among the processes sharing it."""
+    for line in _read_lines(f"/proc/{pid}/smaps_rollup"):
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _descendants(root: int) -> list[int]:
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -162,13 +170,15 @@ def peak_memory() -> Iterator[dict]:
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     stop = threading.Event()
-    children_peak = [0]
+    tree_peak = [0]
 
     def sample() -> None:
         while not stop.wait(0.1):
-            own = _status_kb("self", "VmRSS")
-            children = sum(_status_kb(pid, "VmRSS") for pid in _descendants(os.getpid()))
-            children_peak[0] = max(children_peak[0], own + children) if children else children_peak[0]
+            # By PSS: forked workers share their parent's pages, which their RSS would each count again.
+            children = _descendants(os.getpid())
+            if children:
+                tree = _pss_kb("self") + sum(_pss_kb(pid) for pid in children)
+                tree_peak[0] = max(tree_peak[0], tree)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -178,7 +188,7 @@ def peak_memory() -> Iterator[dict]:
         stop.set()
         sampler.join()
         own_peak = _status_kb("self", "VmHWM")
-        result["peak_rss_mb"] = max(own_peak, children_peak[0]) / 1024
+        result["peak_rss_mb"] = max(own_peak, tree_peak[0]) / 1024
 
 
 def synthetic_pole(path: Path, size: int, elevations: int = 8, azimuths: int = 72, seed: int = 0) -> Path:

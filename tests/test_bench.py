@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import run_cli
@@ -33,3 +36,26 @@ def test_bench_rejects_unknown_item(tmp_path: Path) -> None:
     done = run_cli("bench", "--items", "train,fly", "--out", str(tmp_path / "b.json"), cwd=tmp_path)
     assert done.returncode == 1
     assert "fly" in done.stderr and not (tmp_path / "b.json").exists()
+
+
+def _hold_memory(megabytes: int) -> None:
+    held = np.ones(megabytes << 17)  # float64: 8 bytes each, every page written
+    time.sleep(0.6)
+    del held
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux /proc")
+def test_peak_memory_counts_a_forked_worker_own_pages_but_not_its_parents_again() -> None:
+    from toolkit.aeai.bench import peak_memory
+
+    parent = np.ones(200 << 17)  # 200 MB the forked workers share with this process
+    fork = multiprocessing.get_context("fork")
+    with peak_memory() as idle:  # a worker that allocates nothing: the shared 200 MB must not count twice
+        worker = fork.Process(target=time.sleep, args=(0.6,))
+        worker.start(), worker.join()
+    with peak_memory() as busy:  # a worker that holds 200 MB of its own
+        worker = fork.Process(target=_hold_memory, args=(200,))
+        worker.start(), worker.join()
+    del parent
+    assert idle["peak_rss_mb"] < idle["base_rss_mb"] + 100
+    assert busy["peak_rss_mb"] > busy["base_rss_mb"] + 150
