@@ -5,8 +5,8 @@ gives the top of the heap back to the kernel once more than a few MiB of it are 
 its activations at the end and allocates them again in the next, so every step page-faults them in anew:
 13 000 page faults per AEAI step at 64x64 on a 2-core CPU, 100 000 at 128x128. With the thresholds below
 (measured there, glibc 2.36): AEAI steps 10 % (64px) and 15 % (128px) faster, `evaluate` 25 % faster;
-the price is memory kept for reuse, at 128px 0.5 % more peak resident memory for AEAI training and 35 %
-more for `evaluate` on the pole set (1.0 to 1.4 GB). A trim threshold of 256 MiB kept evaluate's peak
+the price is memory kept for reuse: under 1 % more peak resident memory for AEAI training at 128px, 25 %
+more for `evaluate` on the pole set (1.05 to 1.33 GB). A trim threshold of 256 MiB kept evaluate's peak
 low but left 128px training page-faulting; 1 GiB was no faster than 512 MiB.
 """
 
