@@ -1,15 +1,18 @@
 """`toolkit bench`: throughput and peak memory of each stage, measured in this process on this machine.
 
 Items: Cycles rendering of the pole scene (64 and 128 pixels), training steps of `ae` and `aeai` at the same
-batch and size (and their ratio per image), `augment` end to end into an HDF5 file, `evaluate` on a pole
-grid, and a DataLoader reading an HDF5 file. Each item runs a warm-up and then `repeats` timed repetitions;
-the median is reported. Work goes to a temporary folder; nothing outside it is written but the JSON.
+batch and size (and their ratio per image), the same with each of the trainer's speed settings changed alone
+(`paths`: channels-last; on CUDA bf16 and torch.compile too), `augment` end to end into an HDF5 file,
+`evaluate` on a pole grid, and a DataLoader reading an HDF5 file. Each item runs a warm-up and then `repeats`
+timed repetitions; the median is reported. Work goes to a temporary folder; nothing outside it is written
+but the JSON.
 
-Peak memory, per item: the largest resident set of this process *and its child processes* (render and
-DataLoader workers) seen while the item ran. This process's own peak is exact (the kernel's VmHWM, reset
-before each item through /proc/self/clear_refs); the children's is sampled every 0.1 s, so a spike shorter
-than that can be missed. Both include what was resident before the item started (torch, the interpreter):
-`base_rss_mb` says how much that was.
+Peak memory, per item: this process's largest resident set (the kernel's VmHWM, reset before each item
+through /proc/self/clear_refs), or, while it has child processes (render and DataLoader workers), the
+largest sum of its resident set and their private memory, sampled every 0.1 s (a shorter spike can be
+missed; pages a forked worker still shares with this process count once).
+Both include what was resident before the item started (torch, the interpreter): `base_rss_mb` says how
+much that was.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ import torch
 import toolkit.malloc
 from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.methods import METHODS
+from toolkit.aeai.trainer import compile_nets, set_up_for_device
 from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
 
-ITEMS = ("render", "train", "augment", "evaluate", "loader")
+ITEMS = ("render", "train", "paths", "augment", "evaluate", "loader")
 Progress = Callable[[str], None]
 
 
@@ -62,7 +66,7 @@ class BenchConfig:
     def quick(cls) -> BenchConfig:
         """A smoke run of every non-render item in well under a minute: tiny sizes, one repetition."""
         return cls(
-            items=("train", "augment", "evaluate", "loader"),
+            items=("train", "paths", "augment", "evaluate", "loader"),
             repeats=1,
             render_sizes=(64,),
             render_images=4,
@@ -135,12 +139,10 @@ def _status_kb(pid: int | str, key: str) -> int:
     return 0
 
 
-def _pss_kb(pid: int | str) -> int:
-    """Proportional set size: resident memory with each shared page split among the processes sharing it."""
-    for line in _read_lines(f"/proc/{pid}/smaps_rollup"):
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
+def _private_kb(pid: int | str) -> int:
+    """Resident memory that only this process holds (USS): none of what it shares with its parent or libraries."""
+    fields = ("Private_Clean:", "Private_Dirty:")
+    return sum(int(line.split()[1]) for line in _read_lines(f"/proc/{pid}/smaps_rollup") if line.startswith(fields))
 
 
 def _descendants(root: int) -> list[int]:
@@ -174,10 +176,11 @@ def peak_memory() -> Iterator[dict]:
 
     def sample() -> None:
         while not stop.wait(0.1):
-            # By PSS: forked workers share their parent's pages, which their RSS would each count again.
+            # Workers by their private memory: forked ones share their parent's pages, which their RSS would
+            # count again.
             children = _descendants(os.getpid())
             if children:
-                tree = _pss_kb("self") + sum(_pss_kb(pid) for pid in children)
+                tree = _status_kb("self", "VmRSS") + sum(_private_kb(pid) for pid in children)
                 tree_peak[0] = max(tree_peak[0], tree)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -252,28 +255,35 @@ def _train_rate(method, optimizers: dict, images: torch.Tensor, steps: int) -> f
     return steps * len(images[0]) / (time.perf_counter() - started)
 
 
-def bench_train(cfg: BenchConfig) -> list[Measured]:
-    """Training images/s of `ae` and `aeai` at the same batch and size; repetitions alternate between them."""
+def _training_setup(name: str, cfg: BenchConfig, **settings) -> tuple:
+    """A method as the trainer sets it up (`settings` flip one of its speed settings), its optimizers, batches."""
     device = torch.device(cfg.device)
     generator = torch.Generator().manual_seed(0)
     # Four fixed batches of random pixels: the step's cost does not depend on what the images show.
     images = torch.rand(4, cfg.train_batch, 3, cfg.train_size, cfg.train_size, generator=generator).to(device)
-    images = [batch.contiguous(memory_format=torch.channels_last) for batch in images]  # 4 x (B, 3, S, S)
-    setups = {}
-    for name in ("ae", "aeai"):
-        torch.manual_seed(0)
-        config = TrainConfig(method=name, batch_size=cfg.train_batch, device=cfg.device)
-        # The layout the trainer runs in (channels-last on every device).
-        method = METHODS[name](config, cfg.train_size).to(device, memory_format=torch.channels_last).train()
-        optimizers = method.configure_optimizers()
-        _train_rate(method, optimizers, images, cfg.train_warmup)
-        setups[name] = (method, optimizers)
+    layout = torch.channels_last if settings.get("channels_last", True) else torch.contiguous_format
+    images = [batch.contiguous(memory_format=layout) for batch in images]  # 4 x (B, 3, S, S)
+    torch.manual_seed(0)
+    method = METHODS[name](TrainConfig(method=name, batch_size=cfg.train_batch, device=cfg.device), cfg.train_size)
+    compile = settings.pop("compile", False)
+    set_up_for_device(method, device, **settings)
+    if compile:
+        compile_nets(method)
+    method.train()
+    optimizers = method.configure_optimizers()
+    _train_rate(method, optimizers, images, cfg.train_warmup)  # (and torch.compile's compilation)
+    return method, optimizers, images
+
+
+def bench_train(cfg: BenchConfig) -> list[Measured]:
+    """Training images/s of `ae` and `aeai` at the same batch and size; repetitions alternate between them."""
+    setups = {name: _training_setup(name, cfg) for name in ("ae", "aeai")}
     # One memory window for both methods would hide which one costs what: each is measured on its own, but
     # their timed repetitions alternate so that a change in machine load hits both alike.
     rates: dict[str, list[float]] = {"ae": [], "aeai": []}
     peaks: dict[str, dict] = {}
     for _ in range(cfg.repeats):
-        for name, (method, optimizers) in setups.items():
+        for name, (method, optimizers, images) in setups.items():
             with peak_memory() as memory:
                 rates[name].append(_train_rate(method, optimizers, images, cfg.train_steps))
             best = peaks.get(name)
@@ -282,6 +292,30 @@ def bench_train(cfg: BenchConfig) -> list[Measured]:
     results = [Measured(f"train {name}", "img/s", rates[name], **peaks[name], notes=dict(notes)) for name in rates]
     ratio = statistics.median(rates["ae"]) / statistics.median(rates["aeai"])
     results[1].notes["aeai_cost_vs_ae"] = round(ratio, 3)  # time per image, aeai / ae
+    return results
+
+
+def path_variants(device: str) -> dict[str, dict]:
+    """The trainer's speed settings, then each flipped alone: bf16 and compile are the trainer's on CUDA only."""
+    variants = {"trainer's settings": {}, "without channels_last": {"channels_last": False}}
+    if device.startswith("cuda"):
+        variants |= {"without bf16": {"bf16": False}, "with compile": {"compile": True}}
+    return variants
+
+
+def bench_paths(cfg: BenchConfig) -> list[Measured]:
+    """Training images/s of `ae` and `aeai` with the trainer's settings and with one setting changed at a time."""
+    results = []
+    for name in ("ae", "aeai"):
+        baseline = None
+        for variant, settings in path_variants(cfg.device).items():
+            setup = _training_setup(name, cfg, **settings)
+            with peak_memory() as memory:
+                values = [_train_rate(*setup, cfg.train_steps) for _ in range(cfg.repeats)]
+            rate = statistics.median(values)
+            baseline = baseline or rate
+            notes = {"batch": cfg.train_batch, "size": cfg.train_size, "vs_trainer": round(rate / baseline, 3)}
+            results.append(Measured(f"train {name}, {variant}", "img/s", values, **memory, notes=notes))
     return results
 
 
@@ -396,6 +430,8 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict:
                 results += bench_render(cfg, scratch)
             elif item == "train":
                 results += bench_train(cfg)
+            elif item == "paths":
+                results += bench_paths(cfg)
             elif item == "augment":
                 results += bench_augment(cfg, scratch, source)
             elif item == "evaluate":

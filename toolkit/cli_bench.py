@@ -18,7 +18,10 @@ def bench(
     out: Annotated[Path, typer.Option(help="JSON file for the results.")] = Path("bench.json"),
     items: Annotated[
         str | None,
-        typer.Option(help="Comma-separated subset of: render, train, augment, evaluate, loader. Default: all."),
+        typer.Option(
+            help="Comma-separated subset of: render, train, paths (the trainer's speed settings, one changed at a "
+            "time), augment, evaluate, loader. Default: all."
+        ),
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run: tiny sizes, one repetition, no render.")] = False,
     repeats: Annotated[int | None, typer.Option(help="Timed repetitions per item (median reported).")] = None,
@@ -27,7 +30,8 @@ def bench(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Measure render, training (ae and aeai), augment, evaluate and DataLoader throughput and peak memory in
-    this process; print a table and write JSON. Set OMP_NUM_THREADS to compare thread counts."""
+    this process; print a table and write JSON. Set OMP_NUM_THREADS to compare thread counts; on a GPU,
+    `--device cuda --items train,paths` measures bf16, channels-last and torch.compile each alone."""
     from dataclasses import replace
 
     from rich.console import Console
