@@ -249,6 +249,57 @@ def test_resume_after_ctrl_c_and_kill_9_is_identical(tmp_path: Path) -> None:
     assert not partial_path(out).exists()
 
 
+def _render_workers(parent: int) -> list[int]:
+    """Pids of a running render's Blender workers (not its multiprocessing resource tracker)."""
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # comm, in parentheses, may hold spaces
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # ended while we looked
+        if ppid == parent and b"spawn_main" in command:
+            workers.append(int(stat.parent.name))
+    return workers
+
+
+@bpy_needed
+def test_dead_worker_fails_in_one_line_and_the_rerun_completes_the_file(tmp_path: Path) -> None:
+    pytest.importorskip("bpy")
+    # 576 rows: about 4 s of rendering on two cores, against the tenth of a second between the first rows
+    # written and the kill, so the render cannot finish first.
+    grid = ["--size", "32", "--samples", "4", "--elevations", "45:80:5", "--azimuths", "0:355:5", "--workers", "2"]
+    out = tmp_path / "pole.h5"
+    command = [str(Path(sys.executable).with_name("toolkit")), "render-pole", *grid, "--out", str(out)]
+    job = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while job.poll() is None and time.monotonic() < deadline and _rows_written(partial_path(out)) == 0:
+            time.sleep(0.05)
+        workers = _render_workers(job.pid)
+        assert job.poll() is None and workers, "no worker to kill while the render ran"
+        os.kill(workers[0], signal.SIGKILL)  # as a Blender crash or the out-of-memory killer would
+        try:
+            _, stderr = job.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the render hung after one of its workers died")
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    assert job.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"pid {workers[0]}" in errors[0] and "exit code -9" in errors[0], stderr
+    kept = _rows_written(partial_path(out))
+    assert 0 < kept < 576 and f"the {kept} rows rendered so far are kept" in errors[0], (kept, errors[0])
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+    assert open_dataset(out).params.tolist() == [[e, a] for e in range(45, 81, 5) for a in range(0, 360, 5)]
+    assert not partial_path(out).exists()
+
+
 @bpy_needed
 def test_gpu_request_without_gpu_is_one_line(tmp_path: Path) -> None:
     pytest.importorskip("bpy")
