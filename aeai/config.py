@@ -107,6 +107,10 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+# The paper's ablations: AEAI with one of its terms dropped, by name (reproduce trains them, downstream can).
+ABLATIONS = {"aeai-no-d": {"lambda_a": 0.0}, "aeai-no-c": {"lambda_c": 0.0}, "aeai-no-s": {"lambda_s": 0.0}}
+
+
 def sparse_checkpoints(epochs: int) -> int:
     """`checkpoint_every` for a run of many tiny epochs (a step or a few each): about 100 checkpoints in all."""
     return max(1, epochs // 100)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.aeai.config import TrainConfig, sparse_checkpoints
+from toolkit.aeai.config import ABLATIONS, TrainConfig, sparse_checkpoints
 from toolkit.aeai.methods import METHODS
 from toolkit.aeai.metrics import EvalConfig
 from toolkit.aeai.run import CHECKPOINT, METRICS, write_json
@@ -31,7 +31,6 @@ from toolkit.errors import UserError
 
 DATASETS = ("pole", "turntable")
 RENDER_COMMANDS = {"pole": "toolkit render-pole", "turntable": "toolkit render-turntable"}
-ABLATIONS = {"aeai-no-d": {"lambda_a": 0.0}, "aeai-no-c": {"lambda_c": 0.0}, "aeai-no-s": {"lambda_s": 0.0}}
 NAMES = (*METHODS, *ABLATIONS)
 BASELINES = tuple(name for name in METHODS if name != "aeai")
 # Figure 6 of the paper (COIL-100, L = 80): mean interval MSE over alpha, read off the plot by eye.

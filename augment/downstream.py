@@ -11,6 +11,8 @@ them. Arms:
                generator, seed and settings, with a model whose latent is the pixels)
   ae           + decoded latent interpolations of a plain autoencoder
   aeai         + decoded latent interpolations of AEAI
+  aeai-no-d, aeai-no-c, aeai-no-s   (on request) the same with one of AEAI's terms dropped, as the paper's
+               ablations: which term helps or hurts the downstream model
 Every arm gets the same CNN, the same number of optimisation steps and the same seeds; in arms with extra
 data half of every batch is real and half extra, so the arms differ only in what the extra half holds.
 """
@@ -27,11 +29,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from toolkit.aeai.config import ABLATIONS
 from toolkit.datasets import DatasetInfo
 from toolkit.datasets.torch_dataset import to_float
 from toolkit.errors import UserError
 
-ARMS = ("real", "photometric", "mixup", "ae", "aeai")
+DEFAULT_ARMS = ("real", "photometric", "mixup", "ae", "aeai")
+ARMS = (*DEFAULT_ARMS, *ABLATIONS)
 TASKS = ("pole", "turntable")
 SPARSE_STEP = {"pole": 20.0, "turntable": 30.0}  # degrees between neighbouring training views
 
@@ -41,7 +45,7 @@ class DownstreamConfig:
     """The benchmark's settings; all recorded in its report."""
 
     task: str = "pole"
-    arms: list[str] = field(default_factory=lambda: list(ARMS))
+    arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
     seeds: int = 3
     steps: int = 1000  # optimisation steps of the downstream CNN, the same for every arm
     batch_size: int = 64
@@ -241,9 +245,10 @@ def write_subset(data: DatasetInfo, rows: np.ndarray, out: Path) -> DatasetInfo:
 
 
 def train_interpolator(
-    method: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress: Callable | None
+    arm: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress: Callable | None
 ) -> Path:
-    """Train `method` on the sparse subset into `run_dir`, continuing a run that was interrupted."""
+    """Train the arm's model (a method or an AEAI ablation) on the sparse subset into `run_dir`, continuing a
+    run that was interrupted."""
     from toolkit.aeai.config import TrainConfig, sparse_checkpoints
     from toolkit.aeai.run import CHECKPOINT, load_checkpoint
     from toolkit.aeai.trainer import train
@@ -254,7 +259,13 @@ def train_interpolator(
     # An epoch of the 144 sparse images is 3 steps: a checkpoint each would cost more than the steps.
     every = sparse_checkpoints(cfg.interp_epochs)
     config = TrainConfig(
-        data=str(subset), method=method, epochs=cfg.interp_epochs, seed=0, device=device, checkpoint_every=every
+        data=str(subset),
+        method="aeai" if arm in ABLATIONS else arm,
+        epochs=cfg.interp_epochs,
+        seed=0,
+        device=device,
+        checkpoint_every=every,
+        **ABLATIONS.get(arm, {}),
     )
     train(config, run_dir=run_dir, resume=resume, progress=progress)
     return run_dir

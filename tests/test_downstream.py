@@ -93,6 +93,20 @@ def test_benchmark_runs_every_arm_and_continues(tmp_path: Path) -> None:
     assert (tmp_path / "work" / "scores.jsonl").read_text().splitlines() == lines  # nothing recomputed
 
 
+def test_an_ablation_arm_trains_aeai_without_its_term(tmp_path: Path) -> None:
+    import json
+
+    from toolkit.augment.downstream import run_benchmark
+
+    data = pole_like(tmp_path / "p.h5")
+    cfg = DownstreamConfig(arms=["aeai-no-d"], seeds=1, steps=2, batch_size=8, n_extra=16, interp_epochs=1)
+    report = run_benchmark(data, tmp_path / "work", cfg, log=lambda line: None)
+    assert list(report["arms"]) == ["aeai-no-d"]
+    trained = json.loads((tmp_path / "work" / "interp-aeai-no-d" / "config.json").read_text())
+    assert trained["method"] == "aeai" and trained["lambda_a"] == 0.0 and trained["lambda_s"] > 0
+    assert open_dataset(tmp_path / "work" / "extra-aeai-no-d.h5").n == 16
+
+
 def test_a_second_benchmark_in_the_same_folder_is_refused(tmp_path: Path) -> None:
     from toolkit.files import output_lock
 

@@ -97,7 +97,13 @@ def downstream(
     ] = "pole",
     data: Annotated[Path | None, typer.Option(help="Dataset file; default data/pole.h5 or data/turntable.h5.")] = None,
     out: Annotated[Path | None, typer.Option(help="Work and report folder; default runs/downstream-TASK.")] = None,
-    arms: Annotated[str, typer.Option(help="Comma-separated arms to compare.")] = "real,photometric,mixup,ae,aeai",
+    arms: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated arms to compare; besides the default ones, aeai-no-d, aeai-no-c and aeai-no-s "
+            "(AEAI with one term dropped)."
+        ),
+    ] = "real,photometric,mixup,ae,aeai",
     seeds: Annotated[int, typer.Option(help="Seeds of the downstream CNN per arm.")] = 3,
     steps: Annotated[
         int, typer.Option(help="Optimisation steps of the downstream CNN (the same for every arm).")
