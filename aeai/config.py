@@ -1,10 +1,12 @@
-"""Training configuration: one dataclass with the paper's defaults, shared by the trainer and the CLI."""
+"""The settings of training and evaluation, shared by the library and the CLI: dataclasses with the paper's
+defaults, and the tables of methods and ablations. Torch-free, so that the command line starts fast."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from toolkit.errors import UserError
@@ -59,17 +61,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr is None:
             # Resolved here so that config.json records the rate the run actually used.
-            from toolkit.aeai.methods import METHODS
-
-            if self.method in METHODS:
-                self.lr = METHODS[self.method].default_lr
+            self.lr = DEFAULT_LRS.get(self.method)
 
     def validate(self) -> None:
         """Raise a UserError naming the first bad setting."""
-        from toolkit.aeai.methods import METHODS
-
-        if self.method not in METHODS:
-            raise UserError(f"unknown method '{self.method}'; choose one of {', '.join(sorted(METHODS))}")
+        if self.method not in DEFAULT_LRS:
+            raise UserError(f"unknown method '{self.method}'; choose one of {', '.join(sorted(DEFAULT_LRS))}")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "latent": self.latent, "width": self.width}
         for name, value in positive.items():
             if value < 1:
@@ -107,6 +104,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+# The methods by name, in the order of the paper's comparison (AEAI first), with the Adam rate each uses when
+# --lr is not given (the reasons are beside each class's `default_lr`, which is read from here). Torch-free, so
+# that the command line can list the methods without importing torch.
+DEFAULT_LRS = {"aeai": 5e-4, "ae": 5e-4, "vae": 5e-4, "aae": 1e-4, "acai": 1e-4, "amr": 1e-4, "gaia": 1e-4}
+
 # The paper's ablations: AEAI with one of its terms dropped, by name (reproduce trains them, downstream can).
 ABLATIONS = {"aeai-no-d": {"lambda_a": 0.0}, "aeai-no-c": {"lambda_c": 0.0}, "aeai-no-s": {"lambda_s": 0.0}}
 
@@ -118,3 +120,32 @@ def sparse_checkpoints(epochs: int) -> int:
 
 # Settings that may change when a run is resumed; all others must match the saved config.
 RESUMABLE = ("epochs", "device", "compile", "sample_every", "checkpoint_every")
+
+
+# Evaluation (toolkit.aeai.metrics): which intervals `evaluate` measures.
+class Ends(StrEnum):
+    all = "all"  # every interval of the grid
+    train = "train"  # both ends from the run's training split
+    test = "test"  # both ends from the test split: interpolation between images the model never saw
+
+
+@dataclass
+class EvalConfig:
+    """Which intervals to measure; lengths are in the parameters' units (degrees)."""
+
+    min_interval: float = 15.0  # shortest interval of the per-length curve (paper: 15)
+    max_interval: float = 80.0  # the largest interval: per-alpha curves, retrieval, summaries (paper: 80)
+    ends: Ends = Ends.all
+    max_intervals: int = 288  # cap on intervals per parameter at the largest length (pole: half of 576); 0 = all
+    curve_intervals: int = 24  # cap per parameter for each shorter length of the per-length curve; 0 = all
+    batch_size: int = 256  # frames decoded per batch
+
+    def validate(self) -> None:
+        if self.min_interval <= 0 or self.max_interval < self.min_interval:
+            raise UserError(
+                f"need 0 < --min-interval <= --interval, got {self.min_interval:g} and {self.max_interval:g}"
+            )
+        if self.max_intervals < 0 or self.curve_intervals < 0:
+            raise UserError("--max-intervals and --curve-intervals must be 0 (all) or positive")
+        if self.batch_size <= 0:
+            raise UserError(f"--batch-size must be positive, got {self.batch_size}")

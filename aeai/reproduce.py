@@ -22,17 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.aeai.config import ABLATIONS, TrainConfig, sparse_checkpoints
-from toolkit.aeai.methods import METHODS
-from toolkit.aeai.metrics import EvalConfig
+from toolkit.aeai.config import ABLATIONS, DEFAULT_LRS, EvalConfig, TrainConfig, sparse_checkpoints
 from toolkit.aeai.run import CHECKPOINT, METRICS, write_json
 from toolkit.datasets import DatasetInfo
 from toolkit.errors import UserError
 
 DATASETS = ("pole", "turntable")
 RENDER_COMMANDS = {"pole": "toolkit render-pole", "turntable": "toolkit render-turntable"}
-NAMES = (*METHODS, *ABLATIONS)
-BASELINES = tuple(name for name in METHODS if name != "aeai")
+NAMES = (*DEFAULT_LRS, *ABLATIONS)
+BASELINES = tuple(name for name in DEFAULT_LRS if name != "aeai")
 # Figure 6 of the paper (COIL-100, L = 80): mean interval MSE over alpha, read off the plot by eye.
 PAPER_FIGURE_6 = {"aeai": 0.0023, "vae": 0.0038, "amr": 0.0036, "acai": 0.0050, "gaia": 0.0061, "aae": 0.0095}
 # The keys of `metrics.summarize`: errors and spreads whose ideal is 0 (ACAI's smoothness too), so lower is
@@ -189,7 +187,7 @@ def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> Tr
     epochs = cfg.epochs(dataset)
     return TrainConfig(
         data=str(cfg.data_path(dataset).resolve()),
-        method=name if name in METHODS else "aeai",
+        method=name if name in DEFAULT_LRS else "aeai",
         epochs=epochs,
         batch_size=cfg.batch_size,
         label=cfg.object if dataset == "turntable" else None,

@@ -47,3 +47,11 @@ def test_installed_environment_has_no_shadowing_top_level_modules(tmp_path: Path
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_command_line_starts_without_loading_torch() -> None:
+    # torch takes over a second to import: `toolkit --help`, and every spawned render worker (which re-imports
+    # the console script), would pay it for nothing.
+    probe = "import sys, toolkit.cli; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from typer.testing import CliRunner
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.methods import METHODS, Method
 from toolkit.aeai.methods.acai import fold
 from toolkit.aeai.methods.gaia import balanced_lrs, distance_loss
@@ -80,6 +80,8 @@ def test_one_step_updates_the_autoencoder_and_its_adversary(method: str) -> None
 def test_every_method_has_its_authors_learning_rate() -> None:
     expected = {"aeai": 5e-4, "ae": 5e-4, "vae": 5e-4, "aae": 1e-4, "acai": 1e-4, "amr": 1e-4, "gaia": 1e-4}
     assert {name: TrainConfig(method=name).lr for name in METHODS} == expected
+    # The torch-free table the command line reads names the same methods, in the same order, as the classes.
+    assert list(DEFAULT_LRS) == list(METHODS) and all(cls.default_lr == expected[n] for n, cls in METHODS.items())
     assert TrainConfig(method="acai", lr=3e-3).lr == 3e-3
     amr = tiny("amr").configure_optimizers()
     assert all(group["betas"] == (0.5, 0.99) for opt in amr.values() for group in opt.param_groups)

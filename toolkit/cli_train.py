@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.methods import METHODS
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.cli import app
 from toolkit.progress import console, progress_bar
 
 D = TrainConfig()  # the paper's defaults, shown in --help; options left out keep them
-LRS = ", ".join(f"{name} {cls.default_lr:g}" for name, cls in METHODS.items())
+LRS = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LRS.items())
 
 
 @app.command("train")

@@ -1,7 +1,8 @@
 """The training methods by name; each supplies its losses and extra networks to the one trainer loop.
 
 Adding a method: one module with a `Method` subclass (its `name`, `default_lr`, networks in `extras`,
-optimizers, `training_step`), its options as TrainConfig fields and `toolkit train` flags, and one entry below.
+optimizers, `training_step`), its options as TrainConfig fields and `toolkit train` flags, its name and rate in
+`config.DEFAULT_LRS` (which the command line reads without importing torch), and one entry below.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.methods.base import Method, adam, bce
 
 HIDDEN = (100, 100)  # aae.py, disc_layer_sizes
@@ -41,7 +41,7 @@ class AAE(Method):
     """Adversarial autoencoder with a Gaussian prior on the codes (see the module doc for the losses)."""
 
     name = "aae"
-    default_lr = 1e-4  # aae.py: FLAGS.lr and adversary_lr
+    default_lr = DEFAULT_LRS["aae"]  # 1e-4: aae.py: FLAGS.lr and adversary_lr
 
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__(config, image_size)

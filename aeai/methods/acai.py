@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.methods.base import Method, adam
 from toolkit.aeai.nets import Discriminator
 
@@ -42,7 +42,7 @@ class ACAI(Method):
     """Adversarially Constrained Autoencoder Interpolation (see the module doc for the losses)."""
 
     name = "acai"
-    default_lr = 1e-4  # acai.py: one FLAGS.lr for the autoencoder and the critic
+    default_lr = DEFAULT_LRS["acai"]  # 1e-4: acai.py: one FLAGS.lr for the autoencoder and the critic
 
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__(config, image_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from toolkit.aeai.config import DEFAULT_LRS
 from toolkit.aeai.methods.base import Method
 
 
@@ -12,6 +13,7 @@ class PlainAE(Method):
     """L = mean over images of L(x, g(f(x))); no pairs, no interpolation during training."""
 
     name = "ae"
+    default_lr = DEFAULT_LRS["ae"]  # the same as AEAI's: the reference it must beat, trained alike
 
     def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         with self.autocast():

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.methods.base import Method, adam, bce
 from toolkit.aeai.nets import Discriminator
 
@@ -48,7 +48,7 @@ class AMR(Method):
     """Adversarial Mixup Resynthesis (see the module doc for the losses and the update schedule)."""
 
     name = "amr"
-    default_lr = 1e-4  # amr README's runs: --lr=1e-4 --beta1=0.5 --beta2=0.99
+    default_lr = DEFAULT_LRS["amr"]  # 1e-4: amr README's runs: --lr=1e-4 --beta1=0.5 --beta2=0.99
 
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__(config, image_size)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.losses import PerceptualLoss, squared_error
 from toolkit.aeai.nets import Autoencoder
 
@@ -35,7 +35,7 @@ class Method(nn.Module):
     """
 
     name: ClassVar[str]
-    default_lr: ClassVar[float] = 5e-4  # Adam rate when --lr is not given (the toolkit's AEAI setting)
+    default_lr: ClassVar[float] = DEFAULT_LRS["aeai"]  # Adam rate when --lr is not given (the toolkit's AEAI setting)
 
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__()

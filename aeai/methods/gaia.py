@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.methods.base import Method, adam
 from toolkit.aeai.nets import Autoencoder
 
@@ -52,7 +52,7 @@ class GAIA(Method):
     """Generative Adversarial Interpolative Autoencoding (see the module doc for the losses)."""
 
     name = "gaia"
-    default_lr = 1e-4  # network.py's lr_max: the sum of the two balanced rates
+    default_lr = DEFAULT_LRS["gaia"]  # 1e-4: network.py's lr_max: the sum of the two balanced rates
 
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__(config, image_size)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.methods.base import Method
 from toolkit.aeai.nets import Autoencoder, Encoder
 
@@ -48,6 +48,7 @@ class BetaVAE(Method):
     """beta-VAE on the shared encoder/decoder (see the module doc for the loss); no adversary."""
 
     name = "vae"
+    default_lr = DEFAULT_LRS["vae"]  # the same as AEAI's
 
     @classmethod
     def build_model(cls, config: TrainConfig, image_size: int) -> nn.Module:
