@@ -265,9 +265,9 @@ def _training_setup(name: str, cfg: BenchConfig, **settings) -> tuple:
     images = [batch.contiguous(memory_format=layout) for batch in images]  # 4 x (B, 3, S, S)
     torch.manual_seed(0)
     method = METHODS[name](TrainConfig(method=name, batch_size=cfg.train_batch, device=cfg.device), cfg.train_size)
-    compile = settings.pop("compile", False)
+    compiled = settings.pop("compile", False)
     set_up_for_device(method, device, **settings)
-    if compile:
+    if compiled:
         compile_nets(method)
     method.train()
     optimizers = method.configure_optimizers()

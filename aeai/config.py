@@ -113,6 +113,11 @@ DEFAULT_LRS = {"aeai": 5e-4, "ae": 5e-4, "vae": 5e-4, "aae": 1e-4, "acai": 1e-4,
 ABLATIONS = {"aeai-no-d": {"lambda_a": 0.0}, "aeai-no-c": {"lambda_c": 0.0}, "aeai-no-s": {"lambda_s": 0.0}}
 
 
+def method_settings(name: str) -> dict:
+    """TrainConfig fields for a method or an ablation by name: "aeai-no-d" is method aeai with lambda_a 0."""
+    return {"method": "aeai", **ABLATIONS[name]} if name in ABLATIONS else {"method": name}
+
+
 def sparse_checkpoints(epochs: int) -> int:
     """`checkpoint_every` for a run of many tiny epochs (a step or a few each): about 100 checkpoints in all."""
     return max(1, epochs // 100)

@@ -129,8 +129,9 @@ def _layer_jvp(layer: nn.Module, xt: Tensor) -> Tensor:
         halves = xt.view(2, n, *xt.shape[1:])
         return torch.ops.aten.threshold_backward(halves, halves[:1].detach(), 0.0).view(xt.shape)
     if isinstance(layer, nn.Sigmoid):
-        y = torch.sigmoid(xt[:n])
-        return torch.cat([y, torch.ops.aten.sigmoid_backward(xt[n:], y)])  # t y (1 - y), one kernel
+        x, t = xt.view(2, n, *xt.shape[1:]).unbind(0)  # views whose backward is one stack, not zero-filled slices
+        y = torch.sigmoid(x)
+        return torch.cat([y, torch.ops.aten.sigmoid_backward(t, y)])  # t y (1 - y), one kernel
     if isinstance(layer, nn.modules.batchnorm._BatchNorm):
         return _batchnorm_jvp(layer, xt)
     raise TypeError(f"no tangent rule for {type(layer).__name__}")
@@ -209,7 +210,7 @@ class Decoder(nn.Module):
         xt = xt.view(-1, self.c0, self.side, self.side)
         for layer in self.features:
             xt = _layer_jvp(layer, xt)
-        return xt[: len(z)], xt[len(z) :]
+        return xt.view(2, len(z), *xt.shape[1:]).unbind(0)
 
 
 class Autoencoder(nn.Module):

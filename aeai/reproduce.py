@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.aeai.config import ABLATIONS, DEFAULT_LRS, EvalConfig, TrainConfig, sparse_checkpoints
+from toolkit.aeai.config import ABLATIONS, DEFAULT_LRS, EvalConfig, TrainConfig, method_settings, sparse_checkpoints
 from toolkit.aeai.run import CHECKPOINT, METRICS, write_json
 from toolkit.datasets import DatasetInfo
 from toolkit.errors import UserError
@@ -187,7 +187,6 @@ def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> Tr
     epochs = cfg.epochs(dataset)
     return TrainConfig(
         data=str(cfg.data_path(dataset).resolve()),
-        method=name if name in DEFAULT_LRS else "aeai",
         epochs=epochs,
         batch_size=cfg.batch_size,
         label=cfg.object if dataset == "turntable" else None,
@@ -195,7 +194,7 @@ def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> Tr
         sample_every=max(1, epochs // 10),  # about ten sample grids per run, whatever its epochs
         checkpoint_every=sparse_checkpoints(epochs),  # one-step turntable epochs: not a checkpoint each
         device=cfg.device,
-        **ABLATIONS.get(name, {}),
+        **method_settings(name),
     )
 
 

@@ -249,7 +249,7 @@ def train_interpolator(
 ) -> Path:
     """Train the arm's model (a method or an AEAI ablation) on the sparse subset into `run_dir`, continuing a
     run that was interrupted."""
-    from toolkit.aeai.config import TrainConfig, sparse_checkpoints
+    from toolkit.aeai.config import TrainConfig, method_settings, sparse_checkpoints
     from toolkit.aeai.run import CHECKPOINT, load_checkpoint
     from toolkit.aeai.trainer import train
 
@@ -260,12 +260,11 @@ def train_interpolator(
     every = sparse_checkpoints(cfg.interp_epochs)
     config = TrainConfig(
         data=str(subset),
-        method="aeai" if arm in ABLATIONS else arm,
         epochs=cfg.interp_epochs,
         seed=0,
         device=device,
         checkpoint_every=every,
-        **ABLATIONS.get(arm, {}),
+        **method_settings(arm),
     )
     train(config, run_dir=run_dir, resume=resume, progress=progress)
     return run_dir
