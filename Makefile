@@ -44,8 +44,9 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q
 
+# ruff, then the import contract: each folder imports only the stages below it (tests/import_contract.py).
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/python tests/import_contract.py
 
 clean-venv:
 	rm -rf $(VENV)

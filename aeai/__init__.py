@@ -1,1 +1,2 @@
-"""Networks, losses, methods (AEAI and baselines), the trainer, and loading trained runs."""
+"""The method and its training: networks and their tangent, losses, methods (AEAI and the baselines), the trainer,
+DDP, run directories and checkpoints."""

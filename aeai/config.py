@@ -1,4 +1,4 @@
-"""The settings of training and evaluation, shared by the library and the CLI: dataclasses with the paper's
+"""The settings of training, shared by the library and the CLI: dataclasses with the paper's
 defaults, and the tables of methods and ablations. Torch-free, so that the command line starts fast."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from toolkit.errors import UserError
@@ -48,7 +47,8 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (and the last epoch, and Ctrl-C, always)
     device: str = "auto"  # auto | cpu | cuda
     compile: bool = False  # torch.compile the nets (CUDA)
-    # Baselines' settings, their authors' defaults (../shared/baselines.md); each method reads only its own.
+    # Baselines' settings: their authors' defaults, from each paper and its authors' code (the repository named
+    # beside each); each method reads only its own.
     beta: float = 4.0  # vae: weight of the KL term (Higgins et al. 2016)
     acai_lambda: float = 0.5  # acai: weight of the critic term in the AE loss (brain-research/acai, advweight)
     acai_gamma: float = 0.2  # acai: the critic sees gamma x + (1 - gamma) g(f(x)) as "alpha 0" (acai, reg)
@@ -125,32 +125,3 @@ def sparse_checkpoints(epochs: int) -> int:
 
 # Settings that may change when a run is resumed; all others must match the saved config.
 RESUMABLE = ("epochs", "device", "compile", "sample_every", "checkpoint_every")
-
-
-# Evaluation (toolkit.aeai.metrics): which intervals `evaluate` measures.
-class Ends(StrEnum):
-    all = "all"  # every interval of the grid
-    train = "train"  # both ends from the run's training split
-    test = "test"  # both ends from the test split: interpolation between images the model never saw
-
-
-@dataclass
-class EvalConfig:
-    """Which intervals to measure; lengths are in the parameters' units (degrees)."""
-
-    min_interval: float = 15.0  # shortest interval of the per-length curve (paper: 15)
-    max_interval: float = 80.0  # the largest interval: per-alpha curves, retrieval, summaries (paper: 80)
-    ends: Ends = Ends.all
-    max_intervals: int = 288  # cap on intervals per parameter at the largest length (pole: half of 576); 0 = all
-    curve_intervals: int = 24  # cap per parameter for each shorter length of the per-length curve; 0 = all
-    batch_size: int = 256  # frames decoded per batch
-
-    def validate(self) -> None:
-        if self.min_interval <= 0 or self.max_interval < self.min_interval:
-            raise UserError(
-                f"need 0 < --min-interval <= --interval, got {self.min_interval:g} and {self.max_interval:g}"
-            )
-        if self.max_intervals < 0 or self.curve_intervals < 0:
-            raise UserError("--max-intervals and --curve-intervals must be 0 (all) or positive")
-        if self.batch_size <= 0:
-            raise UserError(f"--batch-size must be positive, got {self.batch_size}")

@@ -75,12 +75,6 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
     return state
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically (a reader sees the old file or the new one)."""
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def point_latest(run_dir: Path) -> None:
     """Make `<parent>/latest` a symlink to `run_dir`, replacing an old link atomically; a real folder is left alone."""
     link = run_dir.parent / "latest"

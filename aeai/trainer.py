@@ -48,11 +48,11 @@ from toolkit.aeai.run import (
     point_latest,
     read_config,
     save_checkpoint,
-    write_json,
 )
 from toolkit.datasets import DatasetInfo, Split, make_split, open_dataset
+from toolkit.devices import resolve_device
 from toolkit.errors import UserError
-from toolkit.files import atomic_write, output_lock
+from toolkit.files import atomic_write, output_lock, write_json
 
 Progress = Callable[..., None]
 GRID_PAIRS = 6  # rows of the sample grid
@@ -71,15 +71,6 @@ class TrainResult:
     epoch: int  # epochs completed and checkpointed
     metrics: dict  # the last epoch's metrics line ({} if no epoch ran)
     interrupted: bool
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when available, else cpu; asking for cuda without one is a UserError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    return torch.device(name)
 
 
 def set_up_for_device(

@@ -1,1 +1,1 @@
-"""Augmentation: pair and alpha sampling, label interpolation, generation into HDF5, the downstream benchmark."""
+"""Augmentation: pair and alpha sampling, generation of labelled interpolations into HDF5, real + augmented data."""

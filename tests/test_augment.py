@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from helpers import write_dataset
-from toolkit.aeai.metrics import PixelDissolve
 from toolkit.augment.dataset import real_and_augmented
 from toolkit.augment.generate import AugmentConfig, generate
-from toolkit.augment.sampling import PairMode, candidate_pairs, interpolate_params, param_difference
+from toolkit.augment.sampling import PairMode, candidate_pairs
 from toolkit.datasets import open_dataset, partial_path
+from toolkit.datasets.params import interpolate_params, param_difference
 from toolkit.errors import UserError
+from toolkit.evaluate.dissolve import PixelDissolve
 
 
 def test_periodic_labels_interpolate_across_zero() -> None:

@@ -53,7 +53,7 @@ def _hold_memory(megabytes: int, ready, release) -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux /proc")
 def test_peak_memory_counts_a_forked_worker_own_pages_but_not_its_parents_again() -> None:
-    from toolkit.aeai.bench import peak_memory
+    from toolkit.experiments.bench import peak_memory
 
     fork = multiprocessing.get_context("fork")
 

@@ -9,15 +9,10 @@ import pytest
 import torch
 
 from helpers import run_cli
-from toolkit.augment.downstream import (
-    DownstreamConfig,
-    angular_error_deg,
-    light_direction,
-    sparse_split,
-    train_and_score,
-)
 from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
 from toolkit.errors import UserError
+from toolkit.experiments.downstream import angular_error_deg, light_direction, sparse_split, train_and_score
+from toolkit.experiments.downstream_plan import DownstreamConfig
 
 
 def pole_like(path: Path, size: int = 32) -> Path:
@@ -73,7 +68,7 @@ def test_bad_config_is_refused() -> None:
 
 
 def test_benchmark_runs_every_arm_and_continues(tmp_path: Path) -> None:
-    from toolkit.augment.downstream import run_benchmark
+    from toolkit.experiments.downstream import run_benchmark
 
     data = pole_like(tmp_path / "p.h5")
     cfg = DownstreamConfig(seeds=2, steps=3, batch_size=8, n_extra=24, interp_epochs=1)
@@ -96,7 +91,7 @@ def test_benchmark_runs_every_arm_and_continues(tmp_path: Path) -> None:
 def test_an_ablation_arm_trains_aeai_without_its_term(tmp_path: Path) -> None:
     import json
 
-    from toolkit.augment.downstream import run_benchmark
+    from toolkit.experiments.downstream import run_benchmark
 
     data = pole_like(tmp_path / "p.h5")
     cfg = DownstreamConfig(arms=["aeai-no-d"], seeds=1, steps=2, batch_size=8, n_extra=16, interp_epochs=1)

@@ -10,18 +10,14 @@ import pytest
 import torch
 
 from helpers import run_cli, write_dataset
-from toolkit.aeai.metrics import (
-    Ends,
-    EvalConfig,
-    PixelDissolve,
-    acai_smoothness,
-    enumerate_intervals,
-    evaluate_model,
-    find_grid,
-)
-from toolkit.augment.sampling import param_difference
 from toolkit.datasets import DatasetInfo, DatasetSpec, H5Writer, make_split, open_dataset
+from toolkit.datasets.params import param_difference
 from toolkit.errors import UserError
+from toolkit.evaluate.config import Ends, EvalConfig
+from toolkit.evaluate.dissolve import PixelDissolve
+from toolkit.evaluate.grid import enumerate_intervals, find_grid
+from toolkit.evaluate.measures import acai_smoothness, evaluate_model
+from toolkit.files import write_json
 
 
 def blob_image(size: int, elevation: float, azimuth: float, color: tuple[float, float, float]) -> np.ndarray:
@@ -206,9 +202,7 @@ def test_evaluate_cli_reports_a_missing_run_in_one_line(tmp_path: Path) -> None:
 
 
 def test_report_is_json(pole: DatasetInfo, tmp_path: Path) -> None:
-    from toolkit.aeai.visualize import save_report
-
     result = evaluate_model(PixelDissolve(), pole, None, SMALL)
-    path = save_report({"runs": [{"name": "dissolve", **result}]}, tmp_path / "report.json")
+    path = write_json(tmp_path / "report.json", {"runs": [{"name": "dissolve", **result}]}, indent=1)
     loaded = json.loads(path.read_text())
     assert loaded["runs"][0]["summary"]["interval_mse"] == pytest.approx(result["summary"]["interval_mse"])

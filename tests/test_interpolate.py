@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 from test_evaluate import POLE_ELEVATIONS, Oracle, write_grid_dataset
 
-from toolkit.aeai import visualize as vis
-from toolkit.aeai.metrics import PixelDissolve
 from toolkit.datasets import open_dataset
+from toolkit.evaluate import pictures as vis
+from toolkit.evaluate.dissolve import PixelDissolve
 
 
 def test_decoded_pairs_follow_the_oracle_along_the_interval(tmp_path: Path) -> None:

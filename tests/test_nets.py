@@ -7,7 +7,8 @@ import copy
 import pytest
 import torch
 
-from toolkit.aeai.nets import Autoencoder, Decoder, Discriminator, _BatchNormWithTangent
+from toolkit.aeai.nets import Autoencoder, Decoder, Discriminator
+from toolkit.aeai.tangent import BatchNormWithTangent
 from toolkit.errors import UserError
 
 
@@ -93,7 +94,7 @@ def test_batchnorm_tangent_and_its_hand_written_backward_are_exact(shape: tuple[
         return torch.nn.functional.batch_norm(x, None, None, weight, bias, training=True)
 
     y_ref, dy_ref = torch.func.jvp(batchnorm, (x,), (t,))
-    out, _, _ = _BatchNormWithTangent.apply(xt, weight, bias, 1e-5)
+    out, _, _ = BatchNormWithTangent.apply(xt, weight, bias, 1e-5)
     assert torch.allclose(out, torch.cat([y_ref, dy_ref]), atol=1e-10)
     inputs = (xt, weight.clone().requires_grad_(), bias.clone().requires_grad_())
-    assert torch.autograd.gradcheck(lambda *a: _BatchNormWithTangent.apply(*a, 1e-5)[0], inputs)
+    assert torch.autograd.gradcheck(lambda *a: BatchNormWithTangent.apply(*a, 1e-5)[0], inputs)

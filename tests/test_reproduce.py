@@ -16,17 +16,17 @@ from test_evaluate import write_grid_dataset
 from typer.testing import CliRunner
 
 from helpers import run_cli, write_dataset
-from toolkit.aeai.reproduce import (
+from toolkit.cli import app
+from toolkit.errors import UserError
+from toolkit.experiments.reproduce import reproduce
+from toolkit.experiments.reproduce_plan import (
     ReproduceConfig,
     ablation_worse_on,
     aeai_beaten_by,
     planned_runs,
-    reproduce,
     strongest_baseline,
-    verdicts,
 )
-from toolkit.cli import app
-from toolkit.errors import UserError
+from toolkit.experiments.results_page import verdicts
 
 
 @pytest.fixture(scope="module")

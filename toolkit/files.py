@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from toolkit.errors import UserError
 
@@ -61,3 +65,24 @@ def atomic_write(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _json_ready(value):
+    """NaN and infinities become null (JSON has no spelling for them); numpy scalars become Python numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict, indent: int = 2) -> Path:
+    """Write `data` as JSON atomically (a reader sees the old file or the new one); every JSON file goes here."""
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(_json_ready(data), indent=indent) + "\n")
+    return path

@@ -1,50 +1,20 @@
-"""Rich progress bars for the CLI; library code only calls the plain callbacks these return."""
+"""The progress callbacks library code accepts; the CLI fills them with rich bars (toolkit.cli.progress).
+
+Library code never prints progress itself: it calls `update(done, total, **fields)` when given one, so it
+works the same from the command line, a notebook or a test.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-console = Console(stderr=True)
+Progress = Callable[..., None]  # update(done: int, total: int | None = None, **fields)
+ProgressFactory = Callable[[str, str], contextlib.AbstractContextManager[Progress]]  # (description, unit)
+Log = Callable[[str], None]  # one finished line of text
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, unit: str = "img") -> Iterator[Callable[..., None]]:
-    """Yield `update(done, total, **fields)`; fields (losses, ...) are shown after the bar."""
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-    )
-    progress = Progress(*columns, console=console, transient=False)
-    task = progress.add_task(description, total=None, rate="", info="")
-
-    def update(done: int, total: int | None = None, **fields: object) -> None:
-        # Shown from the first update on: a job refused before it starts leaves its one-line error alone.
-        if not progress.live.is_started:
-            progress.start()
-        speed = progress.tasks[0].speed
-        rate = f"{speed:.1f} {unit}/s" if speed else ""
-        info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-        progress.update(task, completed=done, total=total, rate=rate, info=info)
-
-    try:
-        yield update
-    finally:
-        if progress.live.is_started:
-            progress.stop()
+def no_progress(description: str, unit: str) -> Iterator[Progress]:
+    """A ProgressFactory that shows nothing."""
+    yield lambda *args, **fields: None

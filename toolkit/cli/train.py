@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
-from toolkit.cli import app
-from toolkit.progress import console, progress_bar
+from toolkit.cli.options import DeviceChoice
+from toolkit.cli.progress import console, progress_bar
 
 D = TrainConfig()  # the paper's defaults, shown in --help; options left out keep them
 LRS = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LRS.items())
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
-@app.command("train")
+def _plain(value: object) -> object:
+    """An option's value as TrainConfig (and config.json) keeps it: paths and choices as plain strings."""
+    return str(value) if isinstance(value, Path | StrEnum) else value
+
+
 def train(
     data: Annotated[Path | None, typer.Option(help=f"Dataset file (.h5). Default: {D.data}.")] = None,
     out: Annotated[
@@ -82,7 +89,9 @@ def train(
             f"Raise it when an epoch is a single step. Default: {D.checkpoint_every}."
         ),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda. Default: auto (cuda when available).")] = None,
+    device: Annotated[
+        DeviceChoice | None, typer.Option(help="auto, cpu or cuda. Default: auto (cuda when available).")
+    ] = None,
     compile: Annotated[
         bool | None,
         typer.Option("--compile/--no-compile", help="torch.compile the nets (worth it on CUDA). Default: off."),
@@ -123,39 +132,12 @@ def train(
 ) -> None:
     """Train AEAI (the paper's four losses) or a baseline and write a run directory: config, split, metrics,
     checkpoint, grids. Options named after a method (vae:, acai:, ...) apply to that method only."""
+    options = dict(locals())  # the parameters by name: each TrainConfig field has an option of its name
     from toolkit.aeai.distributed import ranks_from_environment
     from toolkit.aeai.trainer import resume_config
     from toolkit.aeai.trainer import train as run_training
 
-    given = {
-        "data": str(data) if data is not None else None,
-        "method": method,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "latent": latent,
-        "width": width,
-        "lambda_a": lambda_a,
-        "lambda_c": lambda_c,
-        "lambda_s": lambda_s,
-        "alpha_grid": alpha_grid,
-        "perceptual": str(perceptual) if perceptual is not None else None,
-        "label": label,
-        "seed": seed,
-        "sample_every": sample_every,
-        "checkpoint_every": checkpoint_every,
-        "device": device,
-        "compile": compile,
-        "beta": beta,
-        "acai_lambda": acai_lambda,
-        "acai_gamma": acai_gamma,
-        "amr_lambda": amr_lambda,
-        "amr_beta": amr_beta,
-        "amr_d_steps": amr_d_steps,
-        "gaia_slope": gaia_slope,
-        "gaia_distance": gaia_distance,
-    }
-    given = {k: v for k, v in given.items() if v is not None}
+    given = {name: _plain(options[name]) for name in CONFIG_FIELDS if options.get(name) is not None}
     if resume:
         out = (out if out is not None else Path("runs/latest")).resolve()
         config = resume_config(out, given)

@@ -31,15 +31,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 import toolkit.malloc
 from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.methods import METHODS
+from toolkit.aeai.nets import Autoencoder
 from toolkit.aeai.trainer import compile_nets, set_up_for_device
+from toolkit.augment.generate import AugmentConfig, generate
 from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
+from toolkit.datasets.torch_dataset import H5ImageDataset
+from toolkit.evaluate.config import EvalConfig
+from toolkit.evaluate.measures import evaluate_model
+from toolkit.progress import Log
 
 ITEMS = ("render", "train", "paths", "augment", "evaluate", "loader")
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -222,6 +228,7 @@ def _timed(repeats: int, run: Callable[[], float]) -> list[float]:
 
 def bench_render(cfg: BenchConfig, scratch: Path) -> list[Measured]:
     """Cycles images/s for the pole scene, end to end (worker start-up, rendering, HDF5 write)."""
+    # Imported here: bpy is an optional extra, and a machine without it benches the rest.
     from toolkit.render.pole import pole_grid, pole_samples, pole_scene
     from toolkit.render.runner import available_cores, render_grid
     from toolkit.render.scene import RenderSettings
@@ -321,9 +328,6 @@ def bench_paths(cfg: BenchConfig) -> list[Measured]:
 
 def bench_augment(cfg: BenchConfig, scratch: Path, source: Path) -> list[Measured]:
     """`augment` images/s end to end: encode the source rows, decode interpolations, write the HDF5 file."""
-    from toolkit.aeai.nets import Autoencoder
-    from toolkit.augment.generate import AugmentConfig, generate
-
     data = open_dataset(source)
     device = torch.device(cfg.device)
     torch.manual_seed(0)
@@ -350,9 +354,6 @@ def bench_augment(cfg: BenchConfig, scratch: Path, source: Path) -> list[Measure
 
 def bench_evaluate(cfg: BenchConfig, data_path: Path) -> list[Measured]:
     """Seconds for `evaluate`'s measures on a pole grid with the default caps (the model untrained)."""
-    from toolkit.aeai.metrics import EvalConfig, evaluate_model
-    from toolkit.aeai.nets import Autoencoder
-
     data = open_dataset(data_path)
     device = torch.device(cfg.device)
     torch.manual_seed(0)
@@ -374,10 +375,6 @@ def bench_evaluate(cfg: BenchConfig, data_path: Path) -> list[Measured]:
 
 def bench_loader(cfg: BenchConfig, source: Path) -> list[Measured]:
     """Images/s of a DataLoader over `H5ImageDataset` (one pass, shuffled), workers started per pass."""
-    from torch.utils.data import DataLoader
-
-    from toolkit.datasets.torch_dataset import H5ImageDataset
-
     dataset = H5ImageDataset(source)
     pin = cfg.device.startswith("cuda")
 
@@ -400,7 +397,7 @@ def bench_loader(cfg: BenchConfig, source: Path) -> list[Measured]:
     return [Measured("DataLoader from HDF5", "img/s", values, **memory, notes=notes)]
 
 
-def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict:
+def run_bench(cfg: BenchConfig, progress: Log | None = None) -> dict:
     """Measure every item of `cfg.items`; returns a JSON-ready dict (machine, config, results)."""
     unknown = set(cfg.items) - set(ITEMS)
     if unknown:

@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
-from toolkit.cli_augment import resolve_device
+from toolkit.cli.options import DeviceChoice, DeviceOption, torch_device
+from toolkit.cli.progress import console, progress_bar
 from toolkit.errors import UserError
-from toolkit.progress import console, progress_bar
-
-DISSOLVE_NAME = "pixel cross-dissolve"
+from toolkit.evaluate.config import Ends
 
 
-def _load(run: Path, data: Path | None, device):
-    """A run and the dataset to measure it on, checked against each other."""
-    from toolkit.aeai.run import load_run
-    from toolkit.datasets import open_dataset
-
-    loaded = load_run(run, device=str(device))
-    dataset = open_dataset(data or loaded.data_path)
-    if dataset.image_size != loaded.image_size:
-        raise UserError(
-            f"{dataset.path} holds {dataset.image_size}px images, the run {run} was trained on {loaded.image_size}px"
-        )
-    return loaded, dataset
-
-
-def _run_names(runs: list[Path]) -> list[str]:
-    """Legend names: the run folder's name (through a `latest` link), made unique."""
-    names: list[str] = []
-    for run in runs:
-        name = Path(run).resolve().name
-        names.append(name if name not in names else f"{name} ({len(names) + 1})")
-    return names
-
-
-@app.command()
 def evaluate(
     runs: Annotated[list[Path], typer.Argument(help="Run directories to measure; several are compared in one plot.")],
     data: Annotated[
@@ -53,8 +26,8 @@ def evaluate(
     ] = 80.0,
     min_interval: Annotated[float, typer.Option(help="Shortest interval of the MSE-per-length curve.")] = 15.0,
     ends: Annotated[
-        str, typer.Option(help="all, train or test: the split both ends of an interval come from (all: any).")
-    ] = "all",
+        Ends, typer.Option(help="all, train or test: the split both ends of an interval come from (all: any).")
+    ] = Ends.all,
     max_intervals: Annotated[
         int | None,
         typer.Option(
@@ -69,7 +42,7 @@ def evaluate(
         bool, typer.Option(help="Add the pixel cross-dissolve as a reference curve (costs no decoding).")
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Frames decoded per batch.")] = 256,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = DeviceChoice.auto,
 ) -> None:
     """Measure interpolation against ground truth as the paper's section 4.3 does; write report.json and plots.
 
@@ -81,17 +54,16 @@ def evaluate(
     and in-between images belong to each run's train and test split; `--ends test` keeps only intervals
     between two test images.
     """
-    from toolkit.aeai.metrics import Ends, EvalConfig, PixelDissolve, evaluate_model
-    from toolkit.aeai.visualize import plot_all, save_report
-    from toolkit.files import check_writable_dir
+    from toolkit.evaluate.compare import compare_runs, named_results
+    from toolkit.evaluate.config import EvalConfig
+    from toolkit.evaluate.plots import plot_all
+    from toolkit.files import check_writable_dir, write_json
 
-    if ends not in set(Ends):
-        raise UserError(f"--ends must be all, train or test, got '{ends}'")
     caps = {"max_intervals": max_intervals, "curve_intervals": curve_intervals}
     config = EvalConfig(
         min_interval=min_interval,
         max_interval=interval,
-        ends=Ends(ends),
+        ends=ends,
         batch_size=batch_size,
         **{k: v for k, v in caps.items() if v is not None},  # None: the library's defaults
     )
@@ -101,39 +73,12 @@ def evaluate(
             raise UserError("several runs: say where the comparison goes with --out DIR")
         out = Path(runs[0]) / "evaluation"
     check_writable_dir(out / "report.json")
-    torch_device = resolve_device(device)
-    results: list[tuple[str, dict]] = []
-    started = time.perf_counter()
-    for run, name in zip(runs, _run_names(runs), strict=True):
-        loaded, dataset = _load(run, data, torch_device)
-        labels = None if loaded.label is None else [loaded.label]
-        with progress_bar(f"evaluate {name}", unit="frames") as update:
-            result = evaluate_model(loaded.model, dataset, loaded.split, config, torch_device, labels, update)
-        info = {
-            "run": str(Path(run).resolve()),
-            "method": loaded.method,
-            "epoch": loaded.epoch,
-            "dataset": str(dataset.path.resolve()),
-        }
-        results.append((name, {**info, **result}))
-        if dissolve and len(results) == 1:
-            # Measured on the first run's images and split, so that its curve lies on the same footing.
-            reference = evaluate_model(PixelDissolve(), dataset, loaded.split, config, torch_device, labels)
-            reference_info = {"run": None, "method": "dissolve", "dataset": info["dataset"]}
-            references = [(DISSOLVE_NAME, {**reference_info, **reference})]
-    if dissolve:
-        results.extend(references)
-    seconds = time.perf_counter() - started
-    report = {
-        "settings": results[0][1]["config"],
-        "seconds": round(seconds, 2),
-        "device": str(torch_device),
-        "runs": [{"name": name, **result} for name, result in results],
-    }
-    path = save_report(report, out / "report.json")
+    report = compare_runs(runs, data, config, torch_device(device), dissolve, bar=progress_bar)
+    path = write_json(out / "report.json", report, indent=1)
+    results = named_results(report)
     plots = plot_all(results, out)
     _print_summary(results)
-    console.print(f"wrote {path} and {', '.join(p.name for p in plots)} in {seconds:.1f} s")
+    console.print(f"wrote {path} and {', '.join(p.name for p in plots)} in {report['seconds']:.1f} s")
 
 
 def _print_summary(results: list[tuple[str, dict]]) -> None:
@@ -164,7 +109,6 @@ def _check_rows(rows: list[int], n: int, option: str) -> None:
         raise UserError(f"{option}: image index {bad[0]} is outside the dataset's 0..{n - 1}")
 
 
-@app.command()
 def interpolate(
     run: Annotated[Path, typer.Argument(help="Run directory of a trained model.")],
     out: Annotated[Path, typer.Option(help="Image to write (.png, .jpg), or an animated .gif.")],
@@ -184,7 +128,7 @@ def interpolate(
     gap: Annotated[float, typer.Option(help="Without --pair: preferred parameter difference of a pair.")] = 60.0,
     dissolve: Annotated[bool, typer.Option(help="Show the pixel cross-dissolve next to the model.")] = False,
     scale: Annotated[int, typer.Option(help="Pixel enlargement; 0: about 128 pixels per image.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = DeviceChoice.auto,
 ) -> None:
     """Decode latent interpolations: a strip per pair, a bilinear grid of four corners, or an animated GIF.
 
@@ -195,7 +139,8 @@ def interpolate(
     """
     import numpy as np
 
-    from toolkit.aeai import visualize as vis
+    from toolkit.evaluate import pictures as vis
+    from toolkit.evaluate.compare import load_with_data
     from toolkit.files import check_writable_dir
 
     if steps < 2:
@@ -206,15 +151,15 @@ def interpolate(
     is_gif = out.suffix.lower() == ".gif"
     if (grid or corners) and is_gif:
         raise UserError("a bilinear grid is a still image: write it to a .png")
-    torch_device = resolve_device(device)
-    loaded, dataset = _load(run, data, torch_device)
+    chosen = torch_device(device)
+    loaded, dataset = load_with_data(run, data, chosen)
     size = dataset.image_size
     scale = scale or max(1, round(128 / size))
     if grid or corners:
         rows = list(corners) if corners else _example_corners(loaded, dataset, gap)
         _check_rows(rows, dataset.n, "--corners")
         images = dataset.read_images(np.asarray(rows))
-        blocks = [vis.decode_bilinear(loaded.model, images, steps, torch_device)]
+        blocks = [vis.decode_bilinear(loaded.model, images, steps, chosen)]
         if dissolve:
             blocks.append(vis.dissolve_bilinear(images, steps))
         vis.save_image(vis.grid_image(blocks, images, scale), out)
@@ -224,9 +169,7 @@ def interpolate(
     _check_rows(pairs.ravel().tolist(), dataset.n, "--pair")
     first, second = dataset.read_images(pairs[:, 0]), dataset.read_images(pairs[:, 1])
     alphas = np.linspace(0.0, 1.0, steps)
-    rows_of_frames = [(loaded.method, vis.decode_pairs(loaded.model, first, second, alphas, torch_device))]
-    if dissolve:
-        rows_of_frames.append(("dissolve", vis.dissolve_pairs(first, second, alphas)))
+    rows_of_frames = vis.interpolation_rows([(loaded.method, loaded.model)], first, second, alphas, chosen, dissolve)
     if is_gif:
         # One animation: every pair stacked, each row the model (and the dissolve beside it).
         side_by_side = np.concatenate([f for _, f in rows_of_frames], axis=3)  # (n, S, H, W', 3)
@@ -240,7 +183,7 @@ def interpolate(
 
 def _example_corners(loaded, dataset, gap: float) -> list[int]:
     """Four test images: the ends of two example pairs."""
-    from toolkit.aeai.visualize import example_pairs
+    from toolkit.evaluate.pictures import example_pairs
 
     pairs = example_pairs(loaded, dataset, 2, gap)
     if len(pairs) < 2:

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
-from toolkit.progress import console, progress_bar
+from toolkit.cli.progress import console, progress_bar
 
 SizeOption = Annotated[int, typer.Option(help="Image size in pixels (square), at least 16.")]
 SamplesOption = Annotated[
@@ -47,7 +46,6 @@ def _render(scene, grid, out: Path, settings, workers: int | None, shard_text: s
     console.print(f"wrote {path}")
 
 
-@app.command("render-pole")
 def render_pole(
     out: Annotated[
         Path | None, typer.Option(help="Dataset file to write [default: data/pole.h5, per part with --shard].")
@@ -82,7 +80,6 @@ def render_pole(
     _render(pole_scene(), grid, _default_out(out, "pole", shard), settings, workers, shard)
 
 
-@app.command("render-turntable")
 def render_turntable(
     out: Annotated[
         Path | None, typer.Option(help="Dataset file to write [default: data/turntable.h5, per part with --shard].")
@@ -110,7 +107,6 @@ def render_turntable(
     _render(scene, grid, _default_out(out, "turntable", shard), settings, workers, shard)
 
 
-@app.command("merge")
 def merge(
     parts: Annotated[list[Path], typer.Argument(help="The part files written with --shard i/n, in any order.")],
     out: Annotated[Path, typer.Option(help="Dataset file to write.")],

@@ -19,50 +19,26 @@ data half of every batch is real and half extra, so the arms differ only in what
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from toolkit.aeai.config import ABLATIONS
-from toolkit.datasets import DatasetInfo
+from toolkit.aeai.config import TrainConfig, method_settings, sparse_checkpoints
+from toolkit.aeai.run import load_run
+from toolkit.augment.generate import AugmentConfig, generate
+from toolkit.datasets import DatasetInfo, DatasetSpec, H5Writer, open_dataset
 from toolkit.datasets.torch_dataset import to_float
 from toolkit.errors import UserError
-
-DEFAULT_ARMS = ("real", "photometric", "mixup", "ae", "aeai")
-ARMS = (*DEFAULT_ARMS, *ABLATIONS)
-TASKS = ("pole", "turntable")
-SPARSE_STEP = {"pole": 20.0, "turntable": 30.0}  # degrees between neighbouring training views
-
-
-@dataclass
-class DownstreamConfig:
-    """The benchmark's settings; all recorded in its report."""
-
-    task: str = "pole"
-    arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))
-    seeds: int = 3
-    steps: int = 1000  # optimisation steps of the downstream CNN, the same for every arm
-    batch_size: int = 64
-    lr: float = 2e-3
-    n_extra: int = 5000  # extra images per augmented arm
-    max_gap: float | None = None  # neighbour pairs' largest gap; default one sparse grid step (SPARSE_STEP)
-    interp_epochs: int = 150  # epochs for the AE and AEAI models trained on the sparse images
-
-    def validate(self) -> None:
-        if self.task not in TASKS:
-            raise UserError(f"--task must be one of {', '.join(TASKS)}, got '{self.task}'")
-        unknown = [a for a in self.arms if a not in ARMS]
-        if unknown or not self.arms:
-            raise UserError(f"--arms must be a comma-separated subset of {','.join(ARMS)}, got {self.arms}")
-        for name in ("seeds", "steps", "batch_size", "n_extra", "interp_epochs"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+from toolkit.evaluate.dissolve import PixelDissolve
+from toolkit.experiments.downstream_plan import SPARSE_STEP, DownstreamConfig
+from toolkit.experiments.runs import train_or_resume
+from toolkit.progress import Log, Progress, ProgressFactory, no_progress
 
 
 def sparse_split(data: DatasetInfo, task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -216,18 +192,8 @@ def config_dict(cfg: DownstreamConfig) -> dict:
     return asdict(cfg)
 
 
-ProgressFactory = Callable[[str, str], contextlib.AbstractContextManager[Callable[..., None]]]
-
-
-@contextlib.contextmanager
-def _no_progress(description: str, unit: str) -> Iterator[Callable[..., None]]:
-    yield lambda *args, **fields: None
-
-
 def write_subset(data: DatasetInfo, rows: np.ndarray, out: Path) -> DatasetInfo:
     """A dataset file holding only `rows` of `data` (the sparse training images the interpolators see)."""
-    from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
-
     if out.exists():
         return open_dataset(out)
     spec = DatasetSpec(
@@ -245,28 +211,20 @@ def write_subset(data: DatasetInfo, rows: np.ndarray, out: Path) -> DatasetInfo:
 
 
 def train_interpolator(
-    arm: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress: Callable | None
+    arm: str, subset: Path, run_dir: Path, cfg: DownstreamConfig, device: str, progress: Progress | None
 ) -> Path:
     """Train the arm's model (a method or an AEAI ablation) on the sparse subset into `run_dir`, continuing a
     run that was interrupted."""
-    from toolkit.aeai.config import TrainConfig, method_settings, sparse_checkpoints
-    from toolkit.aeai.run import CHECKPOINT, load_checkpoint
-    from toolkit.aeai.trainer import train
-
-    resume = (run_dir / CHECKPOINT).exists()
-    if resume and load_checkpoint(run_dir / CHECKPOINT)["epoch"] >= cfg.interp_epochs:
-        return run_dir
     # An epoch of the 144 sparse images is 3 steps: a checkpoint each would cost more than the steps.
-    every = sparse_checkpoints(cfg.interp_epochs)
     config = TrainConfig(
         data=str(subset),
         epochs=cfg.interp_epochs,
         seed=0,
         device=device,
-        checkpoint_every=every,
+        checkpoint_every=sparse_checkpoints(cfg.interp_epochs),
         **method_settings(arm),
     )
-    train(config, run_dir=run_dir, resume=resume, progress=progress)
+    train_or_resume(config, run_dir, progress)
     return run_dir
 
 
@@ -274,10 +232,6 @@ def make_extra(
     arm: str, subset: DatasetInfo, work: Path, cfg: DownstreamConfig, device: str, bar: ProgressFactory
 ) -> Path:
     """The augmented file of a latent or mixup arm: `cfg.n_extra` images between neighbour pairs."""
-    from toolkit.aeai.metrics import PixelDissolve
-    from toolkit.aeai.run import load_run
-    from toolkit.augment.generate import AugmentConfig, generate
-
     out = work / f"extra-{arm}.h5"
     if out.exists():
         return out
@@ -299,16 +253,11 @@ def run_benchmark(
     work: Path,
     cfg: DownstreamConfig,
     device: str = "cpu",
-    log: Callable[[str], None] = print,
-    bar: ProgressFactory | None = None,
+    log: Log = print,
+    bar: ProgressFactory = no_progress,
 ) -> dict:
     """Run every arm for every seed; results so far are kept in `work`, so a rerun continues."""
-    import json
-
-    from toolkit.datasets import open_dataset
-
     cfg.validate()
-    bar = bar or _no_progress
     data = open_dataset(data_path)
     train_rows, test_rows = sparse_split(data, cfg.task)
     work.mkdir(parents=True, exist_ok=True)

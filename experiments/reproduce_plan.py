@@ -1,0 +1,186 @@
+"""What `toolkit reproduce` trains and measures: its settings, its plan of runs, the records the page is built
+from, and the verdicts it draws. Torch-free, so that the command line lists the methods without importing torch.
+
+Plan, per dataset: seed 0 of the seven methods (AEAI and its six baselines) and of the three AEAI ablations;
+then seeds 1..N-1 of AEAI and of the strongest baseline (the lowest interval MSE at seed 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.aeai.config import ABLATIONS, DEFAULT_LRS, TrainConfig, method_settings, sparse_checkpoints
+from toolkit.datasets import DatasetInfo
+from toolkit.errors import UserError
+from toolkit.evaluate.config import EvalConfig
+
+DATASETS = ("pole", "turntable")
+RENDER_COMMANDS = {"pole": "toolkit render-pole", "turntable": "toolkit render-turntable"}
+NAMES = (*DEFAULT_LRS, *ABLATIONS)
+BASELINES = tuple(name for name in DEFAULT_LRS if name != "aeai")
+# Figure 6 of the paper (COIL-100, L = 80): mean interval MSE over alpha, read off the plot by eye.
+PAPER_FIGURE_6 = {"aeai": 0.0023, "vae": 0.0038, "amr": 0.0036, "acai": 0.0050, "gaia": 0.0061, "aae": 0.0095}
+# The keys of `metrics.summarize`: errors and spreads whose ideal is 0 (ACAI's smoothness too), so lower is
+# better for every one of them.
+SUMMARY = {
+    "interval_mse": ("interval MSE", "{:.5f}"),
+    "alpha_iqr": ("alpha IQR", "{:.3f}"),
+    "alpha_mean_abs_error": ("alpha abs. error", "{:.3f}"),
+    "parameter_distance_rms": ("param. distance RMS", "{:.2f}"),
+    "smoothness": ("ACAI smoothness", "{:.3f}"),
+}
+RECONSTRUCTION = "test_reconstruction_mse"  # shown beside the summary (lower is better), not part of the verdicts
+EVALUATION = "evaluation.json"  # the cached evaluation in a run folder
+STRIPS = "strips.png"
+STRIP_PAIRS = 3
+STRIP_STEPS = 10
+
+
+@dataclass
+class ReproduceConfig:
+    """What `toolkit reproduce` trains and measures; the defaults are the page in docs/results.md."""
+
+    pole: Path = Path("data/pole.h5")
+    turntable: Path = Path("data/turntable.h5")
+    object: int = 0  # the turntable label trained and measured (the paper: one COIL-100 object)
+    datasets: tuple[str, ...] = DATASETS
+    methods: tuple[str, ...] = NAMES
+    seeds: int = 3
+    # Comparable optimizer steps: the pole's 461 training images make 14 batches of 32 an epoch (1680 steps in
+    # 120 epochs); one turntable object's 58 make one batch an epoch, so it needs 1680 epochs for the same.
+    epochs_pole: int = 120
+    epochs_turntable: int = 1680
+    batch_size: int = 32
+    device: str = "auto"
+    runs: Path = Path("runs/reproduce")
+    out: Path = Path("docs/results.md")
+    # ends=all: a 58-image object holds few 80-degree intervals between two test images, too few to compare on.
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        """Raise a UserError naming the first bad setting."""
+        for option, chosen, allowed in (("--datasets", self.datasets, DATASETS), ("--methods", self.methods, NAMES)):
+            unknown = [name for name in chosen if name not in allowed]
+            if unknown or not chosen:
+                raise UserError(f"{option}: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}")
+        numbers = {
+            "--seeds": self.seeds,
+            "--epochs-pole": self.epochs_pole,
+            "--epochs-turntable": self.epochs_turntable,
+        }
+        for option, value in numbers.items():
+            if value < 1:
+                raise UserError(f"{option} must be at least 1, got {value}")
+        TrainConfig(batch_size=self.batch_size, device=self.device).validate()  # its messages name the options
+        self.evaluation.validate()
+
+    def epochs(self, dataset: str) -> int:
+        return self.epochs_pole if dataset == "pole" else self.epochs_turntable
+
+    def data_path(self, dataset: str) -> Path:
+        return self.pole if dataset == "pole" else self.turntable
+
+    def command_line(self) -> str:
+        """The command, every option spelled out, that reproduces this configuration."""
+        options = {
+            "pole": self.pole,
+            "turntable": self.turntable,
+            "object": self.object,
+            "datasets": ",".join(self.datasets),
+            "methods": ",".join(self.methods),
+            "seeds": self.seeds,
+            "epochs-pole": self.epochs_pole,
+            "epochs-turntable": self.epochs_turntable,
+            "batch-size": self.batch_size,
+            "device": self.device,
+            "runs": self.runs,
+            "out": self.out,
+        }
+        return "toolkit reproduce " + " ".join(f"--{k} {v}" for k, v in options.items())
+
+
+@dataclass
+class RunRecord:
+    """One trained and measured run, as the page needs it."""
+
+    name: str
+    seed: int
+    run_dir: Path
+    evaluation: dict  # the cached file: epoch, key, seconds, result (what `evaluate_model` returns)
+    metrics: dict  # the last line of metrics.jsonl
+    train_seconds: float | None  # None: trained by something other than this command
+
+    @property
+    def scores(self) -> dict[str, float | None]:
+        result = self.evaluation["result"]
+        return {**result["summary"], RECONSTRUCTION: result["reconstruction_mse"].get("test")}
+
+
+@dataclass
+class DatasetSection:
+    """A dataset's runs and what was chosen and drawn from them."""
+
+    dataset: str
+    data: DatasetInfo
+    label: int | None
+    records: list[RunRecord]
+    strongest: str | None
+    plots: list[Path]
+    strip_pairs: np.ndarray  # (n, 2) dataset rows of the strip's pairs (its image: STRIPS next to the plots)
+
+    def means(self) -> dict[str, dict[str, float]]:
+        """Per name, each score's mean over its seeds (scores that are None are left out)."""
+        return {name: {k: float(np.mean(v)) for k, v in values.items()} for name, values in self.values().items()}
+
+    def values(self) -> dict[str, dict[str, list[float]]]:
+        """Per name (in plan order), each score's values over the seeds."""
+        table: dict[str, dict[str, list[float]]] = {}
+        for record in self.records:
+            row = table.setdefault(record.name, {})
+            for key, value in record.scores.items():
+                if value is not None:
+                    row.setdefault(key, []).append(value)
+        return table
+
+
+def planned_runs(cfg: ReproduceConfig) -> int:
+    """How many runs the plan holds: seed 0 of every name, more seeds for AEAI and one baseline per dataset."""
+    extra = ("aeai" in cfg.methods) + any(name in BASELINES for name in cfg.methods)
+    return len(cfg.datasets) * (len(cfg.methods) + (cfg.seeds - 1) * extra)
+
+
+def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> TrainConfig:
+    """The training settings of one run: the paper's defaults, the ablation's zero weight, this plan's sizes."""
+    epochs = cfg.epochs(dataset)
+    return TrainConfig(
+        data=str(cfg.data_path(dataset).resolve()),
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        label=cfg.object if dataset == "turntable" else None,
+        seed=seed,
+        sample_every=max(1, epochs // 10),  # about ten sample grids per run, whatever its epochs
+        checkpoint_every=sparse_checkpoints(epochs),  # one-step turntable epochs: not a checkpoint each
+        device=cfg.device,
+        **method_settings(name),
+    )
+
+
+def strongest_baseline(interval_mse: dict[str, float]) -> str | None:
+    """The baseline (neither AEAI nor an ablation) with the lowest interval MSE; None if none was run."""
+    baselines = {name: value for name, value in interval_mse.items() if name in BASELINES}
+    return min(baselines, key=baselines.__getitem__) if baselines else None
+
+
+def aeai_beaten_by(means: dict[str, dict[str, float]]) -> list[str]:
+    """Baselines whose mean interval MSE is at most AEAI's (AEAI wins when this is empty)."""
+    aeai = means["aeai"]["interval_mse"]
+    return [name for name in BASELINES if name in means and means[name]["interval_mse"] <= aeai]
+
+
+def ablation_worse_on(means: dict[str, dict[str, float]], ablation: str) -> list[str]:
+    """Summary measures on which `ablation` is worse (higher: lower is better for all) than full AEAI."""
+    full, ablated = means["aeai"], means[ablation]
+    return [key for key in SUMMARY if key in full and key in ablated and ablated[key] > full[key]]
