@@ -19,15 +19,15 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import torch
+from torch import nn
+
+from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.methods import METHODS
 from toolkit.datasets import Split
 from toolkit.errors import UserError
 from toolkit.files import atomic_write
-
-if TYPE_CHECKING:  # torch is imported where used: the CLI reads this module without loading torch (0.3 s, not 1.8)
-    import torch
-    from torch import nn
 
 CONFIG = "config.json"
 SPLIT = "split.json"
@@ -41,8 +41,6 @@ def save_checkpoint(path: Path, state: dict) -> None:
     """Write `state` (tensors, numbers, strings, dicts, lists only) so that a kill never leaves half a file."""
     # Serialise in memory, then write with Python: a full disk or a file-size limit then surfaces as an OSError
     # naming the cause, where torch's own writer reports only "unexpected pos".
-    import torch
-
     buffer = io.BytesIO()
     torch.save(state, buffer)
     try:
@@ -54,8 +52,6 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
     """Read a checkpoint with weights_only=True; every failure is a one-line UserError."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no checkpoint (has the run finished its first epoch?)")
@@ -114,11 +110,6 @@ def read_config(run_dir: Path, prefix: str = "") -> dict:
 
 def load_run(run_dir: Path | str, device: str = "cpu") -> LoadedRun:
     """Load a run directory's latest checkpoint into its autoencoder (eval mode) on `device`."""
-    import torch
-
-    from toolkit.aeai.config import TrainConfig
-    from toolkit.aeai.methods import METHODS
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toolkit.augment.sampling import AlphaDist, PairMode, candidate_pairs, interpolate_params, sample_alpha
+from toolkit.augment.sampling import AlphaDist, PairMode, candidate_pairs, sample_alpha
 from toolkit.datasets import DatasetInfo, DatasetSpec, H5Writer
+from toolkit.datasets.params import interpolate_params
 from toolkit.datasets.torch_dataset import to_float, to_uint8
 from toolkit.errors import UserError
 

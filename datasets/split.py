@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import UserError
+from toolkit.files import write_json
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Split:
 
     def save(self, path: Path) -> None:
         data = {"seed": self.seed, "n": self.n, "train": self.train.tolist(), "test": self.test.tolist()}
-        Path(path).write_text(json.dumps(data))
+        write_json(path, data, indent=None)
 
     @classmethod
     def load(cls, path: Path) -> Split:

@@ -8,7 +8,9 @@ import platform
 import time
 
 import numpy as np
+import torch
 
+import toolkit
 from toolkit.aeai.config import ABLATIONS
 from toolkit.experiments.bench import describe_machine
 from toolkit.experiments.reproduce_plan import (
@@ -47,12 +49,7 @@ def _seeds(seeds: range) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of what produced the numbers; bpy (which rendered the data) when it is installed."""
-    import numpy
-    import torch
-
-    import toolkit
-
-    found = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    found = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
     found["toolkit"] = toolkit.__version__
     if importlib.util.find_spec("bpy") is not None:
         found["bpy"] = importlib.metadata.version("bpy")

@@ -1,7 +1,9 @@
-"""Test helpers: tiny dataset files written through the real writer, and the CLI in a subprocess."""
+"""Test helpers: tiny dataset files written through the real writer, and the CLI in a subprocess or in-process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +35,24 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     """Run the installed `toolkit` CLI in a subprocess, as a user would."""
     exe = Path(sys.executable).with_name("toolkit")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def invoke_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `toolkit.cli.main` in this process, with the exit code and the two streams a subprocess would give.
+
+    For the many cases where a subprocess proves nothing more (a process costs a torch import, ~2 s here);
+    Ctrl-C, kill -9, install and torchrun tests keep `run_cli`.
+    """
+    from toolkit.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.chdir(cwd or Path.cwd()), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main(list(args))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return subprocess.CompletedProcess(["toolkit", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def train_tiny_run(root: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Bad input for every command, through the real CLI: a non-zero exit, one line naming the problem, no traceback.
+"""Bad input for every command, through the CLI's entry point: a non-zero exit, one line naming the problem and
+no traceback.
 
 Each case builds its bad input in a fresh folder and says which outputs must not appear afterwards (neither
 the file nor its `.partial`). The files behind `info` and the COIL folders have their own cases in
@@ -13,7 +14,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_cli, write_dataset
+from helpers import invoke_cli, run_cli, write_dataset
 from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.trainer import train
 from toolkit.datasets import partial_path
@@ -225,7 +225,6 @@ def case_table(i: Inputs, tmp: Path) -> dict[str, Callable[[], Case]]:
         "downstream-zero-seeds": lambda: Case(
             ["downstream", "--data", data, "--seeds", "0", "--out", str(tmp / "ds")], "--seeds must be at least 1", []
         ),
-        "downstream-unknown-task": lambda: Case(["downstream", "--task", "poles"], "--task must be one of", []),
         # a label the data does not hold
         "train-absent-label": lambda: with_problem(train_on(data, "--label", "7"), "--label 7: no images"),
         # output folders that cannot be written
@@ -256,23 +255,14 @@ def one_line_error(result: subprocess.CompletedProcess, problem: str, after_prog
     assert lines[-1].startswith("error:") and problem in lines[-1], result.stderr
 
 
-@pytest.fixture(scope="module")
-def matrix(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Case, object]]:
-    """Every case run once, two at a time: most of each run is importing torch, and the cases are independent."""
-
-    def run_case(name: str) -> tuple[Case, subprocess.CompletedProcess]:
-        tmp = tmp_path_factory.mktemp(name)
-        case = case_table(inputs, tmp)[name]()
-        return case, run_cli(*case.args, cwd=tmp)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(CASES, pool.map(run_case, CASES), strict=True))
-
-
 @pytest.mark.parametrize("name", CASES)
-def test_bad_input_is_one_line_and_writes_nothing(name: str, matrix: dict) -> None:
-    """Every case of the table: one line naming the problem, exit 1, no output and no .partial left."""
-    case, result = matrix[name]
+def test_bad_input_is_one_line_and_writes_nothing(name: str, inputs: Inputs, tmp_path: Path) -> None:
+    """Every case of the table: one line naming the problem, exit 1, no output and no .partial left.
+
+    In-process through the CLI's entry point (`main`): a subprocess per case would add only a torch import.
+    """
+    case = case_table(inputs, tmp_path)[name]()
+    result = invoke_cli(*case.args, cwd=tmp_path)
     one_line_error(result, case.problem)
     for path in case.outputs:
         assert not path.exists() and not partial_path(path).exists(), path

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_cli
+from helpers import invoke_cli
 from toolkit.datasets import open_dataset
 
 
@@ -26,7 +26,7 @@ def make_coil_folder(folder: Path, objects: tuple[int, ...] = (3, 7), size: int 
 
 def test_clean_folder_gives_right_labels_and_angles(tmp_path: Path) -> None:
     folder = make_coil_folder(tmp_path / "coil")
-    result = run_cli("import-coil", str(folder), "--out", str(tmp_path / "coil.h5"), "--size", "24")
+    result = invoke_cli("import-coil", str(folder), "--out", str(tmp_path / "coil.h5"), "--size", "24")
     assert result.returncode == 0, result.stderr
     d = open_dataset(tmp_path / "coil.h5")
     assert d.n == 144 and d.image_size == 24
@@ -40,7 +40,7 @@ def test_clean_folder_gives_right_labels_and_angles(tmp_path: Path) -> None:
 
 def test_objects_option_and_resize(tmp_path: Path) -> None:
     folder = make_coil_folder(tmp_path / "coil", objects=(1, 2, 9))
-    result = run_cli("import-coil", str(folder), "--out", str(tmp_path / "o.h5"), "--size", "16", "--objects", "9,1")
+    result = invoke_cli("import-coil", str(folder), "--out", str(tmp_path / "o.h5"), "--size", "16", "--objects", "9,1")
     assert result.returncode == 0, result.stderr
     d = open_dataset(tmp_path / "o.h5")
     assert d.label_names == ["obj1", "obj9"] and d.n == 144 and d.image_size == 16
@@ -74,7 +74,7 @@ def test_bad_folders_are_reported_and_nothing_is_written(tmp_path: Path, spoil) 
     folder = make_coil_folder(tmp_path / "coil")
     problem = spoil(folder)
     out = tmp_path / "out" / "coil.h5"
-    result = run_cli("import-coil", str(folder), "--out", str(out), "--size", "24")
+    result = invoke_cli("import-coil", str(folder), "--out", str(out), "--size", "24")
     assert result.returncode == 1
     assert problem in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -82,10 +82,10 @@ def test_bad_folders_are_reported_and_nothing_is_written(tmp_path: Path, spoil) 
 
 
 def test_missing_folder_and_bad_objects(tmp_path: Path) -> None:
-    result = run_cli("import-coil", str(tmp_path / "nope"), "--out", str(tmp_path / "x.h5"))
+    result = invoke_cli("import-coil", str(tmp_path / "nope"), "--out", str(tmp_path / "x.h5"))
     assert result.returncode == 1 and "no such folder" in result.stderr
     folder = make_coil_folder(tmp_path / "coil", objects=(1,))
-    result = run_cli("import-coil", str(folder), "--out", str(tmp_path / "x.h5"), "--objects", "1,a")
+    result = invoke_cli("import-coil", str(folder), "--out", str(tmp_path / "x.h5"), "--objects", "1,a")
     assert result.returncode == 1 and "comma-separated integers" in result.stderr
-    result = run_cli("import-coil", str(folder), "--out", str(tmp_path / "x.h5"), "--objects", "1,4")
+    result = invoke_cli("import-coil", str(folder), "--out", str(tmp_path / "x.h5"), "--objects", "1,4")
     assert result.returncode == 1 and "object(s) [4] not in the folder" in result.stderr

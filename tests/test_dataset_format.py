@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from helpers import run_cli, write_dataset
+from helpers import invoke_cli, write_dataset
 from toolkit.datasets import DatasetSpec, H5ImageDataset, H5Writer, make_split, open_dataset, partial_path
 from toolkit.datasets.split import Split
 from toolkit.errors import UserError
@@ -140,7 +140,7 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, make_bad, problem: str) 
     bad = make_bad(tmp_path)
     with pytest.raises(UserError, match=problem):
         open_dataset(bad)
-    result = run_cli("info", str(bad))
+    result = invoke_cli("info", str(bad))
     assert result.returncode != 0
     assert problem in result.stderr and str(bad.name) in result.stderr
     assert "Traceback" not in result.stderr
@@ -148,7 +148,7 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, make_bad, problem: str) 
 
 
 def test_info_summarises_a_file(tiny_dataset: Path) -> None:
-    result = run_cli("info", str(tiny_dataset))
+    result = invoke_cli("info", str(tiny_dataset))
     assert result.returncode == 0, result.stderr
     text = result.stderr + result.stdout
     assert "16 images" in text and "32x32" in text

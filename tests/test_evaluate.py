@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_cli, write_dataset
+from helpers import invoke_cli, write_dataset
 from toolkit.datasets import DatasetInfo, DatasetSpec, H5Writer, make_split, open_dataset
 from toolkit.datasets.params import param_difference
 from toolkit.errors import UserError
@@ -196,7 +196,7 @@ def test_bad_grids_and_intervals_are_user_errors(tmp_path: Path, pole: DatasetIn
 
 
 def test_evaluate_cli_reports_a_missing_run_in_one_line(tmp_path: Path) -> None:
-    result = run_cli("evaluate", str(tmp_path / "no-such-run"), "--out", str(tmp_path / "out"))
+    result = invoke_cli("evaluate", str(tmp_path / "no-such-run"), "--out", str(tmp_path / "out"))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "no-such-run" in result.stderr
 

@@ -10,7 +10,7 @@ from PIL import Image
 from test_evaluate import write_grid_dataset
 from typer.testing import CliRunner
 
-from helpers import run_cli
+from helpers import invoke_cli
 from toolkit.cli import app
 from toolkit.errors import UserError
 
@@ -27,7 +27,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     data = write_grid_dataset(root / "pole.h5", [45.0, 55.0, 65.0, 75.0], azimuth_step=20.0, size=32)
     for method in ("aeai", "ae"):
         args = ["--data", str(data), "--out", str(root / method), "--method", method, "--epochs", "1"]
-        result = run_cli("train", *args, "--latent", "16", "--batch-size", "16", "--device", "cpu")
+        result = invoke_cli("train", *args, "--latent", "16", "--batch-size", "16", "--device", "cpu")
         assert result.returncode == 0, result.stderr
     return data, root / "aeai", root / "ae"
 
@@ -64,7 +64,7 @@ def test_evaluate_test_only_mode_and_user_errors(runs: tuple[Path, Path, Path], 
             assert set(entry.get("split", {}).get("ends", {})) <= {"test-test"}
     else:  # a tiny test split may hold no interval with two test ends: then the error says so
         assert isinstance(result.exception, UserError) and "test split" in str(result.exception)
-    bad = run_cli(*base, "--interval", "50", "--out", str(tmp_path / "b"))
+    bad = invoke_cli(*base, "--interval", "50", "--out", str(tmp_path / "b"))
     assert bad.returncode == 1 and "not a multiple" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -85,5 +85,5 @@ def test_interpolate_writes_strips_grids_and_gifs(runs: tuple[Path, Path, Path],
     assert gif.exit_code == 0, gif.output
     with Image.open(tmp_path / "a.gif") as image:
         assert image.n_frames == 8
-    bad = run_cli(*base, "--out", str(tmp_path / "x.png"), "--pair", "0", "999")
+    bad = invoke_cli(*base, "--out", str(tmp_path / "x.png"), "--pair", "0", "999")
     assert bad.returncode == 1 and "outside" in bad.stderr

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBPACKAGES = ("datasets", "render", "aeai", "augment")
+SUBPACKAGES = ("cli", "datasets", "render", "aeai", "evaluate", "augment", "experiments")
 
 
 def test_wheel_installs_everything_under_toolkit(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_wheel_installs_everything_under_toolkit(tmp_path: Path) -> None:
     for sub in SUBPACKAGES:
         assert f"toolkit/{sub}/__init__.py" in names
     # Import from the unpacked wheel, as `pip install .` would lay it out, away from the source tree.
-    code = "import toolkit.datasets, toolkit.render, toolkit.aeai, toolkit.augment as a; print(a.__file__)"
+    code = "import toolkit.cli, toolkit.evaluate, toolkit.experiments, toolkit.augment as a; print(a.__file__)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,

@@ -15,7 +15,7 @@ import torch
 from test_evaluate import write_grid_dataset
 from typer.testing import CliRunner
 
-from helpers import run_cli, write_dataset
+from helpers import invoke_cli, write_dataset
 from toolkit.cli import app
 from toolkit.errors import UserError
 from toolkit.experiments.reproduce import reproduce
@@ -150,7 +150,7 @@ def test_verdicts_on_hand_made_numbers() -> None:
 
 
 def test_missing_dataset_names_the_render_command(data: tuple[Path, Path], tmp_path: Path) -> None:
-    result = run_cli("reproduce", "--pole", str(data[0]), "--turntable", str(tmp_path / "none.h5"), "--out", "x.md")
+    result = invoke_cli("reproduce", "--pole", str(data[0]), "--turntable", str(tmp_path / "none.h5"), "--out", "x.md")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "toolkit render-turntable" in lines[0], result.stderr

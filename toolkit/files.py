@@ -80,7 +80,7 @@ def _json_ready(value):
     return value
 
 
-def write_json(path: Path, data: dict, indent: int = 2) -> Path:
+def write_json(path: Path, data: dict, indent: int | None = 2) -> Path:
     """Write `data` as JSON atomically (a reader sees the old file or the new one); every JSON file goes here."""
     path = Path(path)
     with atomic_write(path) as tmp:

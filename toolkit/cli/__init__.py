@@ -43,11 +43,12 @@ for name, command in COMMANDS.items():
     app.command(name)(command)
 
 
-def main() -> None:
-    """Entry point: user mistakes become one line on stderr and exit code 1, never a traceback."""
+def main(args: list[str] | None = None) -> None:
+    """Entry point (`args`: the command line, default sys.argv): user mistakes become one line on stderr and
+    exit code 1, never a traceback."""
     keep_freed_memory()  # before any tensor: training steps then reuse memory instead of page-faulting it in
     try:
-        code = app(standalone_mode=False)
+        code = app(args=args, prog_name="toolkit", standalone_mode=False)
     except UserError as e:
         console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
