@@ -49,7 +49,7 @@ from toolkit.aeai.run import (
     read_config,
     save_checkpoint,
 )
-from toolkit.datasets import DatasetInfo, Split, make_split, open_dataset
+from toolkit.datasets import DatasetInfo, Split, open_dataset, split_rows
 from toolkit.devices import resolve_device
 from toolkit.errors import UserError
 from toolkit.files import atomic_write, output_lock, write_json
@@ -71,6 +71,16 @@ class TrainResult:
     epoch: int  # epochs completed and checkpointed
     metrics: dict  # the last epoch's metrics line ({} if no epoch ran)
     interrupted: bool
+
+
+@dataclass
+class EpochResult:
+    """What `train_one_epoch` did: each logged term's mean over its steps, and whether a Ctrl-C cut it short."""
+
+    means: dict[str, float]
+    steps: int
+    seconds: float
+    stopped: bool
 
 
 def set_up_for_device(
@@ -187,38 +197,48 @@ def stop_on_sigint() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _checkpoint_state(
-    method: Method, optimizers: dict, epoch: int, step: int, shuffle: torch.Generator, config: TrainConfig
-) -> dict:
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "method": config.method,
-        "epoch": epoch,
-        "step": step,
-        "model": method.model.state_dict(),
-        "extras": {name: net.state_dict() for name, net in method.extras.items()},
-        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-        "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
-        "config": json.dumps(config.to_dict()),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["rng"]["cuda"] = torch.cuda.get_rng_state()
-    return state
+@dataclass
+class CheckpointFile:
+    """The run's checkpoint and the epoch it holds (None while there is none): what a divergence leaves behind."""
 
+    path: Path
+    config: TrainConfig
+    epoch: int | None = None
 
-def _restore(state: dict, method: Method, optimizers: dict, shuffle: torch.Generator, path: Path) -> None:
-    try:
-        method.model.load_state_dict(state["model"])
-        for name, net in method.extras.items():
-            net.load_state_dict(state["extras"][name])
-        for name, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        shuffle.set_state(state["rng"]["shuffle"].cpu())
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu())
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise UserError(f"{path}: does not match this run's config ({str(e).splitlines()[0]})") from None
+    def write(self, method: Method, optimizers: dict, epoch: int, step: int, shuffle: torch.Generator) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "method": self.config.method,
+            "epoch": epoch,
+            "step": step,
+            "model": method.model.state_dict(),
+            "extras": {name: net.state_dict() for name, net in method.extras.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+            "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
+            "config": json.dumps(self.config.to_dict()),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["rng"]["cuda"] = torch.cuda.get_rng_state()
+        save_checkpoint(self.path, state)
+        self.epoch = epoch
+
+    def restore(self, method: Method, optimizers: dict, shuffle: torch.Generator, device: torch.device) -> int:
+        """Load the checkpoint into the networks, optimizers and RNGs (and `epoch`); return its step."""
+        state = load_checkpoint(self.path, device)
+        try:
+            method.model.load_state_dict(state["model"])
+            for name, net in method.extras.items():
+                net.load_state_dict(state["extras"][name])
+            for name, opt in optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            shuffle.set_state(state["rng"]["shuffle"].cpu())
+            if "cuda" in state["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu())
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise UserError(f"{self.path}: does not match this run's config ({str(e).splitlines()[0]})") from None
+        self.epoch = int(state["epoch"])
+        return int(state["step"])
 
 
 def _keep_metrics_up_to(path: Path, epoch: int) -> None:
@@ -238,12 +258,6 @@ def _epoch_of(line: str) -> float:
         return math.inf  # a line torn by a kill mid-write: dropped
 
 
-def _first_bad(values: dict[str, float]) -> str | None:
-    # Name a term (L_S, D_loss, ...) rather than the total it spoils.
-    names = sorted(values, key=lambda name: name == "loss")
-    return next((name for name in names if not math.isfinite(values[name])), None)
-
-
 def train(
     config: TrainConfig,
     run_dir: Path | None = None,
@@ -259,36 +273,27 @@ def train(
     config.validate()
     device = resolve_device(config.device)
     with process_group(device) as ranks:
-        return _train_ranked(config, run_dir, resume, progress, log_every, rank_device(device, ranks), ranks)
-
-
-def _train_ranked(
-    config: TrainConfig,
-    run_dir: Path | None,
-    resume: bool,
-    progress: Progress | None,
-    log_every: int,
-    device: torch.device,
-    ranks: Ranks,
-) -> TrainResult:
-    # Rank 0's clock names a new run: the ranks may start a second apart.
-    run_dir = Path(broadcast_object(run_dir if run_dir is not None else default_run_dir(config.method), ranks))
-    if resume and not (run_dir / CHECKPOINT).exists():
-        raise UserError(f"--resume: {run_dir} has no checkpoint to continue from")
-    if not resume and (run_dir / CHECKPOINT).exists():
-        raise UserError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose another --out")
-    info = open_dataset(config.data)
-    check_image_size(info.image_size)
-    rows = select_rows(info, config.label)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create run directory {run_dir}: {e.strerror}") from None
-    # One job per run directory: rank 0 holds the lock for all of its ranks.
-    with output_lock(run_dir / "run") if ranks.is_main else contextlib.nullcontext():
-        return _train_locked(
-            config, run_dir, resume, progress if ranks.is_main else None, log_every, device, info, rows, ranks
-        )
+        device = rank_device(device, ranks)
+        # Rank 0's clock names a new run: the ranks may start a second apart.
+        run_dir = Path(broadcast_object(run_dir if run_dir is not None else default_run_dir(config.method), ranks))
+        if resume and not (run_dir / CHECKPOINT).exists():
+            raise UserError(f"--resume: {run_dir} has no checkpoint to continue from")
+        if not resume and (run_dir / CHECKPOINT).exists():
+            raise UserError(
+                f"{run_dir} already holds a trained run; pass --resume to continue it or choose another --out"
+            )
+        info = open_dataset(config.data)
+        check_image_size(info.image_size)
+        rows = select_rows(info, config.label)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create run directory {run_dir}: {e.strerror}") from None
+        # One job per run directory: rank 0 holds the lock for all of its ranks.
+        with output_lock(run_dir / "run") if ranks.is_main else contextlib.nullcontext():
+            return _train_locked(
+                config, run_dir, resume, progress if ranks.is_main else None, log_every, device, info, rows, ranks
+            )
 
 
 def _train_locked(
@@ -306,7 +311,7 @@ def _train_locked(
     if resume:
         split = Split.load(run_dir / SPLIT)
     else:
-        split = make_split(rows, config.seed, config.test_fraction)  # seeded: the same on every rank
+        split = split_rows(rows, info, config.split, config.seed, config.test_fraction)  # the same on every rank
         if main:
             split.save(run_dir / SPLIT)
             saved = {**config.to_dict(), "image_size": info.image_size, "data_path": str(info.path.resolve())}
@@ -319,11 +324,9 @@ def _train_locked(
     set_up_for_device(method, device)
     optimizers = method.configure_optimizers()
     shuffle = torch.Generator().manual_seed(config.seed)
-    epoch = step = 0
-    if resume:
-        state = load_checkpoint(run_dir / CHECKPOINT, device)
-        _restore(state, method, optimizers, shuffle, run_dir / CHECKPOINT)
-        epoch, step = int(state["epoch"]), int(state["step"])
+    checkpoint = CheckpointFile(run_dir / CHECKPOINT, config)
+    step = checkpoint.restore(method, optimizers, shuffle, device) if resume else 0
+    epoch = checkpoint.epoch or 0
     if config.compile:
         compile_nets(method)
     # After the restore and compile: DDP wraps the modules that will run, and every rank starts from the
@@ -341,103 +344,107 @@ def _train_locked(
     grid_rows = np.random.default_rng(config.seed).permutation(grid_rows)[: 2 * GRID_PAIRS]
     n_grid = len(grid_rows) // 2
     grid_x = load(grid_rows[: 2 * n_grid])
-    grid_i = as_float_images(grid_x[:n_grid])
-    grid_j = as_float_images(grid_x[n_grid:])
-    metrics_path = run_dir / METRICS
+    grid_i, grid_j = as_float_images(grid_x[:n_grid]), as_float_images(grid_x[n_grid:])
     if main:
         (run_dir / SAMPLES).mkdir(exist_ok=True)
-        _keep_metrics_up_to(metrics_path, epoch)
+        _keep_metrics_up_to(run_dir / METRICS, epoch)
 
     n_train = len(train_images)
     world = ranks.world_size
     if n_train < 2 * world:
         raise UserError(f"only {n_train} training image(s) after the split; training needs at least 2 per rank")
     batch = min(config.batch_size, n_train // world)  # per rank; all ranks shuffle with the same generator
-    n_batches = n_train // (batch * world)  # the remainder is dropped; the next epoch's shuffle includes it again
-    per_epoch = n_batches * batch * world
+    per_epoch = n_train // (batch * world) * batch * world  # the remainder is dropped; the next shuffle includes it
     last: dict = {}
     with stop_on_sigint() as stop_requested:
         while epoch < config.epochs:
-            method.train()
-            order = torch.randperm(n_train, generator=shuffle).to(device)
-            sums: dict[str, Tensor] = {}
-            started = time.perf_counter()
-            for b in range(n_batches):
-                x = as_float_images(train_images[rank_slice(order, b, batch, ranks)])
-                for name, value in method.training_step(x, optimizers).items():
-                    sums[name] = sums[name] + value if name in sums else value
-                step += 1
-                logs = b % log_every == 0 or b == n_batches - 1
-                if progress is not None and logs:
-                    # The one sync per log; under DDP rank 0 shows its own running numbers, the log global ones.
-                    running = {name: v.item() / (b + 1) for name, v in sums.items()}
-                    if not ranks.enabled:  # a rank stopping alone would leave the others waiting
-                        _check_finite(running, epoch + 1, epoch, run_dir)
-                    progress(
-                        epoch * per_epoch + (b + 1) * batch * world,
-                        config.epochs * per_epoch,
-                        epoch=epoch + 1,
-                        **running,
-                    )
-                stopping = stop_requested()
-                if ranks.enabled and logs:
-                    stopping = any_rank(stopping, ranks, device)  # all ranks stop after the same step
-                elif ranks.enabled:
-                    stopping = False
-                if stopping:
-                    break
-            means = {name: v.item() / (b + 1) for name, v in mean_across_ranks(sums, ranks).items()}
-            _check_finite(means, epoch + 1, epoch, run_dir)
-            if stopping:
+            done = train_one_epoch(
+                method, optimizers, train_images, shuffle, batch, epoch, ranks,
+                stop_requested, progress, log_every, config.epochs, checkpoint,
+            )  # fmt: skip
+            step += done.steps
+            if done.stopped:
                 # The unfinished epoch's updates are kept, but it counts as not done: resume repeats it.
                 if main:
                     with unwrapped(swaps):
-                        state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
-                    save_checkpoint(run_dir / CHECKPOINT, state)
-                barrier(ranks)
-                return TrainResult(run_dir, epoch, last, interrupted=True)
-            seconds = time.perf_counter() - started
+                        checkpoint.write(method, optimizers, epoch, step, shuffle)
+                break
             epoch += 1
+            last = {"epoch": epoch, "step": step, **done.means}
+            checkpoints = epoch % config.checkpoint_every == 0 or epoch == config.epochs
             if not main:
-                last = {"epoch": epoch, "step": step, **means}
+                checkpoint.epoch = epoch if checkpoints else checkpoint.epoch  # rank 0 writes it, all ranks name it
                 continue
-            # Rank 0 alone evaluates and writes, on the plain modules: the other ranks wait in the next step's
-            # gradient all-reduce meanwhile.
+            # Rank 0 alone evaluates and writes, on the plain modules; the others wait in the next step's all-reduce.
             with unwrapped(swaps):
                 test_mse = reconstruction_mse(method.model, test_images)
-                _check_finite({"test_mse": test_mse}, epoch, epoch - 1, run_dir)
-                last = {
-                    "epoch": epoch,
-                    "step": step,
-                    **means,
-                    "test_mse": test_mse,
-                    "seconds": round(seconds, 3),
-                    "images_per_s": round(per_epoch / seconds, 1),
-                }
+                _check_finite({"test_mse": test_mse}, epoch, checkpoint)
+                speed = round(per_epoch / done.seconds, 1)
+                last |= {"test_mse": test_mse, "seconds": round(done.seconds, 3), "images_per_s": speed}
                 # The metrics line first: a kill before the checkpoint lands leaves a line that resume drops
                 # (_keep_metrics_up_to), whereas the other order would lose the epoch's line for good.
-                with metrics_path.open("a") as f:
+                with (run_dir / METRICS).open("a") as f:
                     f.write(json.dumps(last) + "\n")
-                if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
-                    state = _checkpoint_state(method, optimizers, epoch, step, shuffle, config)
-                    save_checkpoint(run_dir / CHECKPOINT, state)
+                if checkpoints:
+                    checkpoint.write(method, optimizers, epoch, step, shuffle)
                 if epoch % config.sample_every == 0 or epoch == config.epochs:
                     grid = interpolation_grid(method.model, grid_i, grid_j)
                     save_grid(grid, run_dir / SAMPLES / f"epoch_{epoch:03d}.png", GRID_STEPS + 2)
             if progress is not None:
-                progress(epoch * per_epoch, config.epochs * per_epoch, epoch=epoch, **means, test_mse=test_mse)
+                progress(epoch * per_epoch, config.epochs * per_epoch, epoch=epoch, **done.means, test_mse=test_mse)
     barrier(ranks)  # rank 0's last checkpoint is on disk when any rank returns
-    return TrainResult(run_dir, epoch, last, interrupted=False)
+    return TrainResult(run_dir, epoch, last, interrupted=epoch < config.epochs)  # short only after a Ctrl-C
 
 
-def _check_finite(values: dict[str, float], epoch: int, last_good: int, run_dir: Path) -> None:
-    bad = _first_bad(values)
-    if bad is not None:
-        kept = (
-            f"the last good checkpoint (epoch {last_good}) is kept in {run_dir / CHECKPOINT}"
-            if last_good > 0
-            else "no checkpoint was written"
-        )
-        raise TrainingDiverged(
-            f"training stopped: {bad} became {values[bad]} in epoch {epoch}; {kept}. Try a lower --lr"
-        )
+def train_one_epoch(
+    method: Method,
+    optimizers: dict[str, torch.optim.Optimizer],
+    images: Tensor,
+    shuffle: torch.Generator,
+    batch: int,
+    epoch: int,
+    ranks: Ranks,
+    stop_requested: Callable[[], bool],
+    progress: Progress | None,
+    log_every: int,
+    epochs: int,
+    checkpoint: CheckpointFile,
+) -> EpochResult:
+    """Epoch `epoch + 1` of `epochs`: `batch` rows of `images` a step on each rank, until done or `stop_requested`."""
+    method.train()
+    world = ranks.world_size
+    n_batches = len(images) // (batch * world)
+    per_epoch = n_batches * batch * world
+    order = torch.randperm(len(images), generator=shuffle).to(images.device)
+    sums: dict[str, Tensor] = {}
+    started = time.perf_counter()
+    for b in range(n_batches):
+        x = as_float_images(images[rank_slice(order, b, batch, ranks)])
+        for name, value in method.training_step(x, optimizers).items():
+            sums[name] = sums[name] + value if name in sums else value
+        logs = b % log_every == 0 or b == n_batches - 1
+        if progress is not None and logs:
+            # The one sync per log; under DDP rank 0 shows its own running numbers, the log global ones.
+            running = {name: v.item() / (b + 1) for name, v in sums.items()}
+            if not ranks.enabled:  # a rank stopping alone would leave the others waiting
+                _check_finite(running, epoch + 1, checkpoint)
+            progress(epoch * per_epoch + (b + 1) * batch * world, epochs * per_epoch, epoch=epoch + 1, **running)
+        stopping = stop_requested()
+        if ranks.enabled:  # all ranks stop after the same step, a logged one (the only steps that sync)
+            stopping = logs and any_rank(stopping, ranks, images.device)
+        if stopping:
+            break
+    means = {name: v.item() / (b + 1) for name, v in mean_across_ranks(sums, ranks).items()}
+    _check_finite(means, epoch + 1, checkpoint)
+    return EpochResult(means, b + 1, time.perf_counter() - started, stopping)
+
+
+def _check_finite(values: dict[str, float], epoch: int, checkpoint: CheckpointFile) -> None:
+    names = sorted(values, key=lambda name: name == "loss")  # name a term (L_S, ...), not the total it spoils
+    bad = next((name for name in names if not math.isfinite(values[name])), None)
+    if bad is None:
+        return
+    kept = "no checkpoint was written"
+    if checkpoint.epoch is not None:
+        kept = f"the last good checkpoint (epoch {checkpoint.epoch}) is kept in {checkpoint.path}"
+    raise TrainingDiverged(f"training stopped: {bad} became {values[bad]} in epoch {epoch}; {kept}. Try a lower --lr")

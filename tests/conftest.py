@@ -1,5 +1,6 @@
 """Shared fixtures."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,6 +8,10 @@ import pytest
 import torch
 
 from helpers import write_dataset
+
+# The CLI subprocesses the tests start inherit this: the same reason, and with another process busy a 20-epoch
+# tiny training took 7 minutes instead of seconds in OpenMP spin-waits.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -115,9 +115,8 @@ def test_label_selects_only_that_objects_images(tmp_path: Path) -> None:
         train(tiny(data, epochs=1, label=5), tmp_path / "other")
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
-    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def poison_smoothness_from(monkeypatch: pytest.MonkeyPatch, bad_step: int) -> None:
+    """Make L_S NaN from training step `bad_step` on (the tiny set trains one step an epoch: step k is epoch k)."""
     from toolkit.aeai.methods import aeai
 
     calls = []
@@ -125,14 +124,38 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
 
     def poisoned(dx: torch.Tensor) -> torch.Tensor:
         calls.append(1)
-        return real(dx) * (float("nan") if len(calls) > 1 else 1.0)  # one step per epoch: epoch 2 goes bad
+        return real(dx) * (float("nan") if len(calls) >= bad_step else 1.0)
 
     monkeypatch.setattr(aeai, "smoothness_loss", poisoned)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poison_smoothness_from(monkeypatch, 2)
     run = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match=r"L_S became nan in epoch 2.*last good checkpoint \(epoch 1\)"):
         train(tiny(tiny_dataset, epochs=3), run)
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1
     assert [line["epoch"] for line in metrics(run)] == [1]
+
+
+@pytest.mark.parametrize(("bad_epoch", "kept"), [(5, 3), (2, None)])
+def test_divergence_names_the_checkpoint_on_disk(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_epoch: int, kept: int | None
+) -> None:
+    """With --checkpoint-every 3 the epoch before the bad one was never saved: the message names what was."""
+    poison_smoothness_from(monkeypatch, bad_epoch)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=f"L_S became nan in epoch {bad_epoch};") as diverged:
+        train(tiny(tiny_dataset, epochs=6, checkpoint_every=3), run, progress=lambda *args, **numbers: None)
+    message = str(diverged.value)
+    assert [line["epoch"] for line in metrics(run)] == list(range(1, bad_epoch))
+    if kept is None:
+        assert not (run / "checkpoint.pt").exists() and "no checkpoint was written" in message
+    else:
+        held = load_checkpoint(run / "checkpoint.pt")["epoch"]
+        assert held == kept and f"the last good checkpoint (epoch {held}) is kept in {run / 'checkpoint.pt'}" in message
 
 
 def test_ctrl_c_saves_and_stops_cleanly(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

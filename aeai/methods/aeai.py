@@ -103,18 +103,9 @@ class AEAI(Method):
         with self.autocast():
             terms, disc, _ = self.loss_terms(x)
         loss = sum(weights[name] * value for name, value in terms.items())
-        opt = optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        if self.discriminator is None:
-            loss.backward()
-        else:
-            # Each loss reaches only its own networks: L_A trains the autoencoder through D but not D, and D's
-            # loss stops at x(alpha) as if it were detached. Autograd skips the gradients nobody asked for.
-            opt_d = optimizers["discriminator"]
-            opt_d.zero_grad(set_to_none=True)
-            loss.backward(inputs=list(self.model.parameters()), retain_graph=True)
-            disc["D_loss"].backward(inputs=list(self.discriminator.parameters()))
-            opt_d.step()
-        opt.step()
+        # Each loss reaches only its own network: L_A trains the autoencoder through D but not D, and D's loss
+        # stops at x(alpha) as if it were detached. Autograd skips the gradients nobody asked for.
+        losses = {"model": loss} | ({"discriminator": disc["D_loss"]} if self.discriminator is not None else {})
+        self.update(optimizers, losses)
         logged = {"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}}
         return logged | {name: value.detach() for name, value in disc.items()}
