@@ -10,6 +10,11 @@ from pathlib import Path
 
 from toolkit.errors import UserError
 
+# How a run's images are split into train and test (datasets.split): "random" is the paper's 80/20; "arc" holds
+# out one contiguous arc of azimuths on every grid line, so that whole test intervals are unseen in training
+# (`evaluate --ends test`), which a random split cannot give.
+SPLITS = ("random", "arc")
+
 # Loss weights and slopes: 0 is allowed (it drops a term), negative or non-finite values are not.
 NON_NEGATIVE = (
     "lambda_a",
@@ -43,6 +48,7 @@ class TrainConfig:
     label: int | None = None  # train on one object of a multi-object dataset (paper: one COIL-100 class)
     seed: int = 0
     test_fraction: float = 0.2  # paper: a random 80/20 split
+    split: str = "random"  # random: the paper's; arc: per grid line a held-out arc of azimuths (see SPLITS)
     sample_every: int = 10  # epochs between interpolation grids (and the last epoch always)
     checkpoint_every: int = 1  # epochs between checkpoints (and the last epoch, and Ctrl-C, always)
     device: str = "auto"  # auto | cpu | cuda
@@ -87,6 +93,10 @@ class TrainConfig:
             raise UserError(f"--sample-every must be at least 1, got {self.sample_every}")
         if self.checkpoint_every < 1:
             raise UserError(f"--checkpoint-every must be at least 1, got {self.checkpoint_every}")
+        if self.split not in SPLITS:
+            raise UserError(f"--split must be one of {', '.join(SPLITS)}, got '{self.split}'")
+        if not 0 < self.test_fraction < 1:
+            raise UserError(f"--test-fraction must lie strictly between 0 and 1, got {self.test_fraction}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"--device must be auto, cpu or cuda, got '{self.device}'")
         if not 0 <= self.acai_gamma <= 1:

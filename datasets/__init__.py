@@ -1,7 +1,7 @@
 """The HDF5 dataset format (write, read, validate), importers, splits and the torch Dataset."""
 
 from toolkit.datasets.h5 import DatasetInfo, DatasetSpec, H5Writer, open_dataset, partial_path
-from toolkit.datasets.split import Split, make_split
+from toolkit.datasets.split import Split, make_arc_split, make_split, split_rows
 
 __all__ = [
     "DatasetInfo",
@@ -9,9 +9,11 @@ __all__ = [
     "H5ImageDataset",
     "H5Writer",
     "Split",
+    "make_arc_split",
     "make_split",
     "open_dataset",
     "partial_path",
+    "split_rows",
 ]
 
 

@@ -140,24 +140,29 @@ def enumerate_intervals(grid: Grid, axis: int, length: float) -> Intervals:
     return Intervals(axis, float(length), rows[complete], group[complete])
 
 
-def axis_lengths(axis: Axis, config: EvalConfig) -> list[float]:
-    """Interval lengths measured along `axis`: its step's multiples from min_interval up to --interval or its span.
+def held_length(axis: Axis, wanted: float, option: str) -> float:
+    """The interval length measured along `axis` for a requested one: itself, or the longest the axis holds.
 
-    An axis too short for --interval (the pole's elevation spans 35 degrees) stops at the longest it holds;
-    on an axis that does hold it, --interval must be a multiple of the step, so nobody measures 80 as 75.
+    An axis too short (the pole's elevation spans 35 degrees) gives the longest it holds; on an axis that does
+    hold the length, it must be a multiple of the step, so nobody measures 80 as 75.
     """
+    longest = round(axis.longest_interval() / axis.step)
+    steps = wanted / axis.step
+    if steps > longest + 1e-6:
+        return longest * axis.step
+    if abs(steps - round(steps)) * axis.step > 10 * GRID_TOLERANCE:
+        raise UserError(f"{option} {wanted:g} is not a multiple of the '{axis.name}' grid step {axis.step:g}")
+    return round(steps) * axis.step
+
+
+def axis_lengths(axis: Axis, config: EvalConfig) -> list[float]:
+    """Interval lengths of the per-length curve along `axis`: its step's multiples from --min-interval up to
+    --interval (or the axis' span)."""
     if axis.n < 2:
         return []
-    longest = round(axis.longest_interval() / axis.step)
-    last = config.max_interval / axis.step
-    if last <= longest + 1e-6:
-        if abs(last - round(last)) * axis.step > 10 * GRID_TOLERANCE:
-            raise UserError(
-                f"--interval {config.max_interval:g} is not a multiple of the '{axis.name}' grid step {axis.step:g}"
-            )
-        longest = round(last)
+    last = round(held_length(axis, config.max_interval, "--interval") / axis.step)
     first = max(2, math.ceil(config.min_interval / axis.step - 1e-6))  # two steps: one in-between image at least
-    return [k * axis.step for k in range(first, longest + 1)]
+    return [k * axis.step for k in range(first, last + 1)]
 
 
 def split_status(split: Split | None, n: int) -> np.ndarray:
@@ -172,11 +177,12 @@ def split_status(split: Split | None, n: int) -> np.ndarray:
 
 
 def select_intervals(intervals: Intervals, status: np.ndarray, ends: Ends, cap: int) -> Intervals:
-    """Keep intervals whose two ends come from the `ends` split, then at most `cap`, evenly spread."""
-    if ends != Ends.all:
-        wanted = 1 if ends == Ends.train else 2
-        keep = (status[intervals.rows[:, 0]] == wanted) & (status[intervals.rows[:, -1]] == wanted)
-        intervals = intervals.subset(keep)
+    """Keep the intervals `ends` allows (see `Ends`), then at most `cap`, evenly spread."""
+    rows = status[intervals.rows]  # (I, k + 1): 0 outside the split, 1 train, 2 test
+    if ends == Ends.validation:
+        intervals = intervals.subset((rows == 1).all(axis=1))
+    elif ends == Ends.test:
+        intervals = intervals.subset((rows[:, 0] == 2) & (rows[:, -1] == 2) & (rows[:, 1:-1] != 1).all(axis=1))
     count = len(intervals.group)
     if cap and count > cap:
         # Evenly spaced over an order that runs along the lines, so all fixed values stay represented.

@@ -21,6 +21,7 @@ each decoded batch is scored and matched to its nearest image at once, so no fra
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict
 from enum import StrEnum
 
@@ -32,7 +33,7 @@ from toolkit.datasets import DatasetInfo, Split
 from toolkit.datasets.params import param_difference
 from toolkit.datasets.torch_dataset import to_float
 from toolkit.errors import UserError
-from toolkit.evaluate.config import EvalConfig
+from toolkit.evaluate.config import ENDS_MEANING, EvalConfig
 from toolkit.evaluate.grid import (
     GRID_TOLERANCE,
     Frames,
@@ -42,10 +43,16 @@ from toolkit.evaluate.grid import (
     collect_frames,
     enumerate_intervals,
     find_grid,
+    held_length,
     select_intervals,
     split_status,
 )
 from toolkit.progress import Progress
+
+
+class GroundTruth:
+    """The perfect interpolator as a reference row: every frame is the true image at its alpha. It scores the
+    floor of each measure that the dataset itself allows (retrieval can still miss between identical views)."""
 
 
 @torch.inference_mode()
@@ -67,12 +74,13 @@ def score_frames(
     total = len(frames.source) + len(images)
     flat = images.flatten(1)  # (M, D)
     sq_norm = (flat * flat).sum(1)  # (M,)
+    perfect = isinstance(model, GroundTruth)
     codes = []
-    for start in range(0, len(images), batch_size):
+    for start in range(0, 0 if perfect else len(images), batch_size):
         codes.append(model.encode(images[start : start + batch_size]))
         if progress:
             progress(start + len(codes[-1]), total)
-    z = torch.cat(codes)  # (M, latent)
+    z = torch.cat(codes) if codes else flat  # (M, latent)
     mse = np.zeros(len(frames.source))
     nearest = np.zeros(len(frames.source), np.int64)
     src_pos, tgt_pos, truth_pos = position[frames.source], position[frames.target], position[frames.truth]
@@ -82,8 +90,8 @@ def score_frames(
         idx = order[start : start + batch_size]
         s, t = torch.from_numpy(src_pos[idx]).to(device), torch.from_numpy(tgt_pos[idx]).to(device)
         alpha = torch.from_numpy(frames.alpha[idx]).to(device=device, dtype=z.dtype)  # (B,)
-        decoded = model.decode(model.interpolate(z[s], z[t], alpha)).flatten(1).float()  # (B, D)
         truth = flat[torch.from_numpy(truth_pos[idx]).to(device)]  # (B, D)
+        decoded = truth if perfect else model.decode(model.interpolate(z[s], z[t], alpha)).flatten(1).float()
         mse[idx] = ((decoded - truth) ** 2).mean(1).cpu().numpy()
         # |x - g|^2 = |x|^2 - 2 x.g + |g|^2; |x|^2 is the same for every g, so it drops out of the argmin.
         dist = sq_norm[None, :] - 2 * decoded @ flat.T  # (B, M)
@@ -145,18 +153,18 @@ def evaluate_model(
 ) -> dict:
     """All of the paper's interpolation measures for one model; a JSON-ready dict (see module docstring).
 
-    `model` needs encode(x) -> z, decode(z) -> x in [0, 1] and interpolate(z_i, z_j, alpha); `split` says which
-    images are train and test (None: all train); `labels` restricts the grid to those objects.
+    `model` needs encode(x) -> z, decode(z) -> x in [0, 1] and interpolate(z_i, z_j, alpha), or is `GroundTruth()`;
+    `split` says which images are train and test (None: all train); `labels` restricts the grid to those objects.
     """
     config.validate()
     device = torch.device(device)
     grid = find_grid(data, labels)
     status = split_status(split, data.n)
-    plans: list[tuple[int, list[float]]] = []
+    plans: list[tuple[int, list[float], float]] = []  # (axis, per-length curve lengths, retrieval length)
     for i, axis in enumerate(grid.axes):
         lengths = axis_lengths(axis, config)
         if lengths:
-            plans.append((i, lengths))
+            plans.append((i, lengths, held_length(axis, config.retrieval_interval, "--retrieval-interval")))
     if not plans:
         spans = ", ".join(f"'{a.name}' up to {a.longest_interval():g}" for a in grid.axes)
         raise UserError(
@@ -165,15 +173,20 @@ def evaluate_model(
         )
     sets: list[Intervals] = []
     largest: dict[int, int] = {}  # axis -> index in `sets` of its largest length
-    for i, lengths in plans:
-        for length in lengths:
-            cap = config.max_intervals if length == lengths[-1] else config.curve_intervals
+    retrieval: dict[int, int] = {}  # axis -> index in `sets` of its retrieval length
+    for i, lengths, retrieval_length in plans:
+        for length in sorted({*lengths, retrieval_length}):
+            full = length in (lengths[-1], retrieval_length)
+            cap = config.max_intervals if full else config.curve_intervals
             sets.append(select_intervals(enumerate_intervals(grid, i, length), status, config.ends, cap))
-        largest[i] = len(sets) - 1
+            if length == lengths[-1]:
+                largest[i] = len(sets) - 1
+            if length == retrieval_length:
+                retrieval[i] = len(sets) - 1
     if all(len(sets[k].group) == 0 for k in largest.values()):
         raise UserError(
-            f"no interval of the largest length has both ends in the {config.ends} split; "
-            "use a shorter --interval or --ends all"
+            f"no interval of the largest length is allowed by --ends {config.ends} ({ENDS_MEANING[config.ends]}); "
+            "use a shorter --interval, --ends all, or for --ends test a run trained with --split arc"
         )
 
     grid_rows = grid.rows
@@ -194,6 +207,7 @@ def evaluate_model(
             "images": int(len(grid_rows)),
         },
         "config": {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(config).items()},
+        "ends_meaning": ENDS_MEANING[config.ends],
         "frames_decoded": int(len(frames.source)),
         "reconstruction_mse": {
             name: float(recon[status[recon_rows] == code].mean())
@@ -205,7 +219,7 @@ def evaluate_model(
     for i, k in largest.items():
         per_length = {"length": [], "mse_mean": [], "intervals": []}
         for s, idx in zip(sets, frame_index, strict=True):
-            if s.axis == i:
+            if s.axis == i and s.length <= sets[k].length:
                 per_length["length"].append(s.length)
                 per_length["intervals"].append(int(len(s.group)))
                 per_length["mse_mean"].append(float(frame_mse[idx][:, 1:-1].mean()) if len(s.group) else None)
@@ -213,42 +227,22 @@ def evaluate_model(
         entry: dict = {"largest_interval": s.length, "intervals": int(len(s.group)), "per_length": per_length}
         if len(s.group):
             entry |= measure_axis(grid, s, frame_mse[frame_index[k]], nearest_row[frame_index[k]], status)
+        r = sets[retrieval[i]]
+        if len(r.group):
+            entry["alpha_retrieval"] = measure_retrieval(grid, r, nearest_row[frame_index[retrieval[i]]])
         result["axes"][grid.axes[i].name] = entry
-    result["summary"] = summarize([e for e in result["axes"].values() if "mse" in e])
+    result["summary"] = summarize(list(result["axes"].values()))
     return result
 
 
 def measure_axis(grid: Grid, s: Intervals, mse: np.ndarray, near: np.ndarray, status: np.ndarray) -> dict:
-    """Per-alpha measures of the intervals `s`, from each frame's MSE (I, k + 1) and nearest dataset row (I, k + 1)."""
+    """Per-alpha MSE and parameter distance of the intervals `s`, from each frame's MSE (I, k + 1) and nearest
+    dataset row (I, k + 1)."""
     alpha = np.arange(s.steps + 1) / s.steps
-    theta = positions_along(grid, s, near)  # (I, k + 1) degrees from the source
-    predicted = np.clip(theta / s.length, 0.0, 1.0)
-    off_line = np.zeros(near.shape, bool)  # the nearest image should differ only along this interval's axis
-    for j, other in enumerate(grid.axes):
-        if j != s.axis:
-            diff = param_difference(grid.params[near, other.column], grid.params[s.rows, other.column], other.period)
-            off_line |= np.abs(diff) > GRID_TOLERANCE
-    q25, median, q75 = np.percentile(predicted, [25, 50, 75], axis=0)  # (k + 1,) each
-    smooth = acai_smoothness(theta)
-    finite = np.isfinite(smooth).any()
     entry = {
         "alpha": alpha.tolist(),
         "mse": {"mean": mse.mean(0).tolist(), "std": mse.std(0).tolist()},
         "mse_in_between": float(mse[:, 1:-1].mean()),
-        "alpha_retrieval": {
-            "median": median.tolist(),
-            "q25": q25.tolist(),
-            "q75": q75.tolist(),
-            "iqr": (q75 - q25).tolist(),
-            "mean_iqr": float((q75 - q25).mean()),
-            "mean_abs_error": float(np.abs(predicted - alpha).mean()),
-            "off_line_fraction": float(off_line.mean()),
-        },
-        "smoothness": {
-            "mean": float(np.nanmean(smooth)) if finite else None,
-            "median": float(np.nanmedian(smooth)) if finite else None,
-            "degenerate_fraction": float(np.isnan(smooth).mean()),
-        },
         "split": split_breakdown(s, status, mse),
     }
     if len(grid.axes) >= 2:
@@ -267,30 +261,75 @@ def measure_axis(grid: Grid, s: Intervals, mse: np.ndarray, near: np.ndarray, st
     return entry
 
 
+def measure_retrieval(grid: Grid, s: Intervals, near: np.ndarray) -> dict:
+    """Alpha retrieval (figure 7) and ACAI's smoothness on the intervals `s` from each frame's nearest row (I, k + 1).
+
+    A nearest image off the interval (beyond either end, or elsewhere along another parameter) predicts no
+    alpha: it is counted per alpha as off the interval, not clipped to 0 or 1, and the median and IQR are over
+    the retrievals that land on the interval.
+    """
+    alpha = np.arange(s.steps + 1) / s.steps
+    theta = positions_along(grid, s, near)  # (I, k + 1) degrees from the source
+    on = (theta >= -GRID_TOLERANCE) & (theta <= s.length + GRID_TOLERANCE)
+    for j, other in enumerate(grid.axes):
+        if j != s.axis:  # the nearest image should differ only along this interval's axis
+            diff = param_difference(grid.params[near, other.column], grid.params[s.rows, other.column], other.period)
+            on &= np.abs(diff) <= GRID_TOLERANCE
+    predicted = np.where(on, theta / s.length, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an alpha whose retrievals all fell off: NaN, reported
+        q25, median, q75 = np.nanpercentile(predicted, [25, 50, 75], axis=0)  # (k + 1,) each
+        iqr = q75 - q25
+        smooth = acai_smoothness(theta)
+        finite = np.isfinite(smooth).any()
+        return {
+            "interval": s.length,
+            "intervals": int(len(s.group)),
+            "alpha": alpha.tolist(),
+            "median": median.tolist(),
+            "q25": q25.tolist(),
+            "q75": q75.tolist(),
+            "iqr": iqr.tolist(),
+            "off_interval": (1 - on.mean(0)).tolist(),
+            "mean_iqr": float(np.nanmean(iqr)) if np.isfinite(iqr).any() else None,
+            "mean_abs_error": float(np.nanmean(np.abs(predicted - alpha))) if on.any() else None,
+            "off_interval_fraction": float(1 - on.mean()),
+            "smoothness": {
+                "mean": float(np.nanmean(smooth)) if finite else None,
+                "median": float(np.nanmedian(smooth)) if finite else None,
+                "degenerate_fraction": float(np.isnan(smooth).mean()),
+            },
+        }
+
+
+def _weighted(pairs: list[tuple[float | None, float]]) -> float | None:
+    """The weighted mean of the values that exist; None when none does."""
+    pairs = [(v, w) for v, w in pairs if v is not None and w > 0]
+    return float(np.average([v for v, _ in pairs], weights=[w for _, w in pairs])) if pairs else None
+
+
 def summarize(entries: list[dict]) -> dict:
-    """One number per measure over all axes, each axis weighted by its frames (or intervals) at the largest length."""
-    intervals = np.array([e["intervals"] for e in entries], float)
-    frames = intervals * [len(e["alpha"]) for e in entries]  # (A,) frames incl. the ends
-    inner = intervals * [len(e["alpha"]) - 2 for e in entries]  # (A,) in-between frames
-    smooth = [
-        (e["smoothness"]["mean"], n * (1 - e["smoothness"]["degenerate_fraction"]))
-        for e, n in zip(entries, intervals, strict=True)
-    ]
-    smooth = [(v, w) for v, w in smooth if v is not None]
-    distance = [
-        (e["parameter_distance"]["rms_deviation"], len(e["alpha"])) for e in entries if "parameter_distance" in e
-    ]
+    """One number per measure over all axes: the MSE measures weighted by each axis' frames at the largest
+    length, the retrieval measures by its frames at the retrieval length."""
+    mse = [e for e in entries if "mse" in e]
+    retrieved = [e["alpha_retrieval"] for e in entries if "alpha_retrieval" in e]
+    frames = [r["intervals"] * len(r["alpha"]) for r in retrieved]  # retrieval frames incl. the ends
+    on = [n * (1 - r["off_interval_fraction"]) for r, n in zip(retrieved, frames, strict=True)]
+    distance = [(e["parameter_distance"]["rms_deviation"], len(e["alpha"])) for e in mse if "parameter_distance" in e]
+    rms = _weighted([(r**2, w) for r, w in distance])
     return {
-        "interval_mse": float(np.average([e["mse_in_between"] for e in entries], weights=inner)),
-        "alpha_iqr": float(np.average([e["alpha_retrieval"]["mean_iqr"] for e in entries], weights=frames)),
-        "alpha_mean_abs_error": float(
-            np.average([e["alpha_retrieval"]["mean_abs_error"] for e in entries], weights=frames)
+        "interval_mse": _weighted([(e["mse_in_between"], e["intervals"] * (len(e["alpha"]) - 2)) for e in mse]),
+        "alpha_iqr": _weighted([(r["mean_iqr"], w) for r, w in zip(retrieved, on, strict=True)]),
+        "alpha_mean_abs_error": _weighted([(r["mean_abs_error"], w) for r, w in zip(retrieved, on, strict=True)]),
+        "alpha_off_interval": _weighted(
+            [(r["off_interval_fraction"], w) for r, w in zip(retrieved, frames, strict=True)]
         ),
         # RMS over the points of all curves: square, average with each curve's point count, take the root.
-        "parameter_distance_rms": float(
-            np.sqrt(np.average([r**2 for r, _ in distance], weights=[w for _, w in distance]))
-        )
-        if distance
-        else None,
-        "smoothness": float(np.average([v for v, _ in smooth], weights=[w for _, w in smooth])) if smooth else None,
+        "parameter_distance_rms": None if rms is None else float(np.sqrt(rms)),
+        "smoothness": _weighted(
+            [
+                (r["smoothness"]["mean"], r["intervals"] * (1 - r["smoothness"]["degenerate_fraction"]))
+                for r in retrieved
+            ]
+        ),
     }

@@ -30,6 +30,11 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _floats(values: list[float | None]) -> np.ndarray:
+    """JSON numbers to plot, null (no value) as NaN, which matplotlib leaves out."""
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
 def _axes_with(results: Results, key: str) -> list[str]:
     """Parameter axes (in first-seen order) for which some run has `key`."""
     names: list[str] = []
@@ -83,7 +88,8 @@ def plot_interval_mse(results: Results, path: Path) -> Path:
 
 
 def plot_alpha_retrieval(results: Results, path: Path) -> Path:
-    """Figure 7: median predicted alpha with its interquartile band, one panel per run and parameter."""
+    """Figure 7: median predicted alpha with its interquartile band and the fraction of retrievals that fell off
+    the interval, one panel per run and parameter."""
     axes_names = _axes_with(results, "alpha_retrieval")
     rows, cols = len(results), len(axes_names)
     fig, panels = plt.subplots(rows, cols, figsize=(6 * cols, 5 * rows), squeeze=False)
@@ -95,9 +101,19 @@ def plot_alpha_retrieval(results: Results, path: Path) -> Path:
             ax.plot([0, 1], [0, 1], color="red", linewidth=1.2, label="Perfect alpha prediction")
             if "alpha_retrieval" in entry:
                 retrieval = entry["alpha_retrieval"]
-                ax.fill_between(entry["alpha"], retrieval["q25"], retrieval["q75"], color=IQR_COLOR, label="IQR")
-                ax.scatter(entry["alpha"], retrieval["median"], color="C0", zorder=3, label="Predicted median alpha")
-                ax.text(0.02, 0.92, f"mean IQR {retrieval['mean_iqr']:.3f}", transform=ax.transAxes)
+                alpha = retrieval["alpha"]
+                q25, median, q75 = (_floats(retrieval[key]) for key in ("q25", "median", "q75"))
+                ax.fill_between(alpha, q25, q75, color=IQR_COLOR, label="IQR")
+                ax.scatter(alpha, median, color="C0", zorder=3, label="Predicted median alpha")
+                off = retrieval["off_interval"]
+                ax.plot(alpha, off, color="0.4", linestyle="--", label="Fraction retrieved off the interval")
+                iqr = "-" if retrieval["mean_iqr"] is None else f"{retrieval['mean_iqr']:.3f}"
+                ax.text(
+                    0.02,
+                    0.92,
+                    f"L = {retrieval['interval']:g}, mean IQR {iqr}, off {retrieval['off_interval_fraction']:.1%}",
+                    transform=ax.transAxes,
+                )
             ax.set_xlim(-0.1, 1.1)
             ax.set_ylim(-0.1, 1.1)
             ax.set_xlabel("True Alpha", fontsize=13)

@@ -22,11 +22,13 @@ from toolkit.datasets import DatasetInfo, open_dataset
 from toolkit.devices import resolve_device
 from toolkit.errors import UserError
 from toolkit.evaluate import pictures
+from toolkit.evaluate.compare import REFERENCES as REFERENCE_ROWS
 from toolkit.evaluate.config import EvalConfig
 from toolkit.evaluate.measures import evaluate_model
 from toolkit.evaluate.plots import plot_all
 from toolkit.experiments.reproduce_plan import (
     EVALUATION,
+    REFERENCES,
     RENDER_COMMANDS,
     STRIP_PAIRS,
     STRIP_STEPS,
@@ -68,22 +70,41 @@ def evaluate_run(
     progress: Progress,
 ) -> dict:
     """The run's evaluation on the images of `labels` (None: all), cached in the run folder per checkpoint and
-    settings."""
+    settings (one file per choice of intervals)."""
     key = {
         "checkpoint_sha256": sha256_file(run_dir / CHECKPOINT),  # a retrained run of the same epochs differs
         "epoch": epoch,
         "labels": labels,
         "settings": json.loads(json.dumps(asdict(evaluation))),
     }
-    cached = read_json(run_dir / EVALUATION)
+    path = run_dir / EVALUATION.format(ends=evaluation.ends)
+    cached = read_json(path)
     if cached is not None and cached.get("key") == key:
         return cached
     loaded = load_run(run_dir, device=str(device))
     started = time.perf_counter()
     result = evaluate_model(loaded.model, data, loaded.split, evaluation, device, labels, progress)
     report = {"key": key, "seconds": time.perf_counter() - started, "result": result}
-    write_json(run_dir / EVALUATION, report, indent=1)
+    write_json(path, report, indent=1)
     return report
+
+
+def evaluate_references(
+    path: Path, run_dir: Path, data: DatasetInfo, labels: list[int] | None, evaluation: EvalConfig, device
+) -> list[tuple[str, dict]]:
+    """The dissolve and ground-truth rows on the split of `run_dir` (the runs of one seed share it), cached."""
+    key = {"split": read_json(run_dir / "split.json"), "labels": labels, "settings": asdict(evaluation)}
+    key = json.loads(json.dumps(key))
+    cached = read_json(path)
+    if cached is not None and cached.get("key") == key:
+        return [tuple(row) for row in cached["rows"]]
+    split = load_run(run_dir, device=str(device)).split
+    rows = [
+        (name, evaluate_model(make(), data, split, evaluation, device, labels))
+        for name, (_, make) in REFERENCE_ROWS.items()
+    ]
+    write_json(path, {"key": key, "rows": rows}, indent=1)
+    return rows
 
 
 def run_dataset(
@@ -106,27 +127,28 @@ def run_dataset(
             epoch = train_or_resume(config, run_dir, update)
         labels = None if config.label is None else [config.label]
         with bar(f"{title} evaluate", "frames") as update:
+            validation = evaluate_run(run_dir, data, epoch, labels, cfg.validation, device, update)
             evaluation = evaluate_run(run_dir, data, epoch, labels, cfg.evaluation, device, update)
-        record = RunRecord(name, seed, run_dir, evaluation, last_metrics(run_dir), train_seconds(run_dir))
-        log(f"{title}: trained to epoch {epoch}, interval MSE {record.scores['interval_mse']:.5f}")
+        metrics, seconds = last_metrics(run_dir), train_seconds(run_dir)
+        record = RunRecord(name, seed, run_dir, evaluation, validation, metrics, seconds)
+        mse = validation["result"]["summary"]["interval_mse"]
+        log(f"{title}: trained to epoch {epoch}, validation interval MSE {mse:.5f}")
         return record
 
     records = [run(name, 0) for name in cfg.methods]
-    strongest = strongest_baseline({r.name: r.scores["interval_mse"] for r in records})
+    strongest = strongest_baseline({r.name: r.validation["result"]["summary"]["interval_mse"] for r in records})
     extra = [name for name in ("aeai", strongest) if name in cfg.methods]
     records += [run(name, seed) for name in extra for seed in range(1, cfg.seeds)]
     folder = cfg.out.with_suffix("") / dataset
     folder.mkdir(parents=True, exist_ok=True)
     first_seeds = [r for r in records if r.seed == 0]
-    plots = draw_plots(first_seeds, folder)
-    pairs = draw_strips(first_seeds, data, folder / STRIPS, cfg.evaluation.max_interval, device)
     label = cfg.object if dataset == "turntable" else None
-    return DatasetSection(dataset, data, label, records, strongest, plots, pairs)
-
-
-def draw_plots(records: list[RunRecord], folder: Path) -> list[Path]:
-    """The paper-style plots, every run in one legend."""
-    return plot_all([(r.name, r.evaluation["result"]) for r in records], folder)
+    labels = None if label is None else [label]
+    path = cfg.runs / dataset / REFERENCES.format(seed=0)
+    references = evaluate_references(path, first_seeds[0].run_dir, data, labels, cfg.evaluation, device)
+    plots = plot_all([(r.name, r.evaluation["result"]) for r in first_seeds] + references, folder)
+    pairs = draw_strips(first_seeds, data, folder / STRIPS, cfg.evaluation.max_interval, device)
+    return DatasetSection(dataset, data, label, records, references, strongest, plots, pairs)
 
 
 def draw_strips(records: list[RunRecord], data: DatasetInfo, path: Path, gap: float, device) -> np.ndarray:

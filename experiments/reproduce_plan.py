@@ -7,6 +7,7 @@ then seeds 1..N-1 of AEAI and of the strongest baseline (the lowest interval MSE
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 from toolkit.aeai.config import ABLATIONS, DEFAULT_LRS, TrainConfig, method_settings, sparse_checkpoints
 from toolkit.datasets import DatasetInfo
 from toolkit.errors import UserError
-from toolkit.evaluate.config import EvalConfig
+from toolkit.evaluate.config import SUMMARY, Ends, EvalConfig
 
 DATASETS = ("pole", "turntable")
 RENDER_COMMANDS = {"pole": "toolkit render-pole", "turntable": "toolkit render-turntable"}
@@ -23,17 +24,10 @@ NAMES = (*DEFAULT_LRS, *ABLATIONS)
 BASELINES = tuple(name for name in DEFAULT_LRS if name != "aeai")
 # Figure 6 of the paper (COIL-100, L = 80): mean interval MSE over alpha, read off the plot by eye.
 PAPER_FIGURE_6 = {"aeai": 0.0023, "vae": 0.0038, "amr": 0.0036, "acai": 0.0050, "gaia": 0.0061, "aae": 0.0095}
-# The keys of `metrics.summarize`: errors and spreads whose ideal is 0 (ACAI's smoothness too), so lower is
-# better for every one of them.
-SUMMARY = {
-    "interval_mse": ("interval MSE", "{:.5f}"),
-    "alpha_iqr": ("alpha IQR", "{:.3f}"),
-    "alpha_mean_abs_error": ("alpha abs. error", "{:.3f}"),
-    "parameter_distance_rms": ("param. distance RMS", "{:.2f}"),
-    "smoothness": ("ACAI smoothness", "{:.3f}"),
-}
 RECONSTRUCTION = "test_reconstruction_mse"  # shown beside the summary (lower is better), not part of the verdicts
-EVALUATION = "evaluation.json"  # the cached evaluation in a run folder
+EVALUATION = "evaluation-{ends}.json"  # a run's cached evaluation on the test (or validation) intervals
+REFERENCES = "references-seed{seed}.json"  # the dissolve and ground-truth rows of a dataset, per split seed
+CONVERGED_WITHIN = 2.0  # a run reconstructs when its test MSE is at most this times the plain AE's
 STRIPS = "strips.png"
 STRIP_PAIRS = 3
 STRIP_STEPS = 10
@@ -57,8 +51,17 @@ class ReproduceConfig:
     device: str = "auto"
     runs: Path = Path("runs/reproduce")
     out: Path = Path("docs/results.md")
-    # ends=all: a 58-image object holds few 80-degree intervals between two test images, too few to compare on.
-    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    # Every run holds out one arc of 18 of 72 azimuths per grid line (the pole: per elevation), so the test
+    # intervals (80 degrees: two per line; 70: four) lie wholly outside training; validation intervals, all of
+    # whose images are training images, choose the strongest baseline. Nothing is chosen on the test split.
+    split: str = "arc"
+    test_fraction: float = 0.25
+    evaluation: EvalConfig = field(default_factory=lambda: EvalConfig(ends=Ends.test))
+
+    @property
+    def validation(self) -> EvalConfig:
+        """The evaluation on validation intervals: what choices are made on."""
+        return dataclasses.replace(self.evaluation, ends=Ends.validation)
 
     def validate(self) -> None:
         """Raise a UserError naming the first bad setting."""
@@ -74,7 +77,8 @@ class ReproduceConfig:
         for option, value in numbers.items():
             if value < 1:
                 raise UserError(f"{option} must be at least 1, got {value}")
-        TrainConfig(batch_size=self.batch_size, device=self.device).validate()  # its messages name the options
+        # TrainConfig's messages name the options
+        TrainConfig(batch_size=self.batch_size, device=self.device, split=self.split).validate()
         self.evaluation.validate()
 
     def epochs(self, dataset: str) -> int:
@@ -98,6 +102,9 @@ class ReproduceConfig:
             "device": self.device,
             "runs": self.runs,
             "out": self.out,
+            "interval": f"{self.evaluation.max_interval:g}",
+            "retrieval-interval": f"{self.evaluation.retrieval_interval:g}",
+            "min-interval": f"{self.evaluation.min_interval:g}",
         }
         return "toolkit reproduce " + " ".join(f"--{k} {v}" for k, v in options.items())
 
@@ -109,12 +116,14 @@ class RunRecord:
     name: str
     seed: int
     run_dir: Path
-    evaluation: dict  # the cached file: epoch, key, seconds, result (what `evaluate_model` returns)
+    evaluation: dict  # the cached file on the test intervals: key, seconds, result (what `evaluate_model` returns)
+    validation: dict  # the same on the validation intervals
     metrics: dict  # the last line of metrics.jsonl
     train_seconds: float | None  # None: trained by something other than this command
 
     @property
     def scores(self) -> dict[str, float | None]:
+        """The test scores the page reports."""
         result = self.evaluation["result"]
         return {**result["summary"], RECONSTRUCTION: result["reconstruction_mse"].get("test")}
 
@@ -127,9 +136,20 @@ class DatasetSection:
     data: DatasetInfo
     label: int | None
     records: list[RunRecord]
+    references: list[tuple[str, dict]]  # (name, result) of the dissolve and the ground truth on the test intervals
     strongest: str | None
     plots: list[Path]
     strip_pairs: np.ndarray  # (n, 2) dataset rows of the strip's pairs (its image: STRIPS next to the plots)
+
+    def unconverged(self) -> dict[str, float]:
+        """Names whose mean test reconstruction MSE exceeds CONVERGED_WITHIN x the plain AE's at the same budget,
+        with that ratio; empty without an AE run."""
+        means = self.means()
+        ae = means.get("ae", {}).get(RECONSTRUCTION)
+        if not ae:
+            return {}
+        ratios = {name: row[RECONSTRUCTION] / ae for name, row in means.items() if RECONSTRUCTION in row}
+        return {name: ratio for name, ratio in ratios.items() if ratio > CONVERGED_WITHIN}
 
     def means(self) -> dict[str, dict[str, float]]:
         """Per name, each score's mean over its seeds (scores that are None are left out)."""
@@ -161,6 +181,8 @@ def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> Tr
         batch_size=cfg.batch_size,
         label=cfg.object if dataset == "turntable" else None,
         seed=seed,
+        split=cfg.split,
+        test_fraction=cfg.test_fraction,
         sample_every=max(1, epochs // 10),  # about ten sample grids per run, whatever its epochs
         checkpoint_every=sparse_checkpoints(epochs),  # one-step turntable epochs: not a checkpoint each
         device=cfg.device,
@@ -169,15 +191,17 @@ def train_config(cfg: ReproduceConfig, dataset: str, name: str, seed: int) -> Tr
 
 
 def strongest_baseline(interval_mse: dict[str, float]) -> str | None:
-    """The baseline (neither AEAI nor an ablation) with the lowest interval MSE; None if none was run."""
+    """The baseline (neither AEAI nor an ablation) with the lowest interval MSE (on validation intervals: the
+    choice must not see the test split); None if none was run."""
     baselines = {name: value for name, value in interval_mse.items() if name in BASELINES}
     return min(baselines, key=baselines.__getitem__) if baselines else None
 
 
-def aeai_beaten_by(means: dict[str, dict[str, float]]) -> list[str]:
-    """Baselines whose mean interval MSE is at most AEAI's (AEAI wins when this is empty)."""
+def aeai_beaten_by(means: dict[str, dict[str, float]], excluded: set[str] = frozenset()) -> list[str]:
+    """Baselines (other than `excluded`, e.g. unconverged ones) whose mean interval MSE is at most AEAI's (AEAI
+    wins when this is empty)."""
     aeai = means["aeai"]["interval_mse"]
-    return [name for name in BASELINES if name in means and means[name]["interval_mse"] <= aeai]
+    return [n for n in BASELINES if n in means and n not in excluded and means[n]["interval_mse"] <= aeai]
 
 
 def ablation_worse_on(means: dict[str, dict[str, float]], ablation: str) -> list[str]:

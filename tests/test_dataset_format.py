@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -11,7 +12,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from helpers import invoke_cli, write_dataset
-from toolkit.datasets import DatasetSpec, H5ImageDataset, H5Writer, make_split, open_dataset, partial_path
+from toolkit.datasets import (
+    DatasetSpec,
+    H5ImageDataset,
+    H5Writer,
+    make_arc_split,
+    make_split,
+    open_dataset,
+    partial_path,
+)
 from toolkit.datasets.split import Split
 from toolkit.errors import UserError
 
@@ -167,6 +176,23 @@ def test_split_is_seeded_and_reloads(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.train, a.train)
     np.testing.assert_array_equal(back.test, a.test)
     assert back.seed == 3
+
+
+def test_arc_split_holds_out_one_contiguous_arc_per_line() -> None:
+    elevations, azimuths = np.repeat([45.0, 50.0, 55.0], 72), np.tile(np.arange(0.0, 360.0, 5.0), 3)
+    params = np.column_stack([elevations, azimuths])  # a pole-like grid: three lines of 72 views
+    grid = SimpleNamespace(params=params, labels=np.zeros(len(params), np.int64), periods=[0.0, 360.0])
+    split = make_arc_split(np.arange(len(params)), grid, seed=1, test_fraction=0.25)
+    assert len(split.test) == 3 * 18 and len(split.train) == 3 * 54
+    starts = []
+    for elevation in (45.0, 50.0, 55.0):
+        held = np.sort(azimuths[split.test][elevations[split.test] == elevation])
+        steps = np.diff(np.concatenate([held, held[:1] + 360])) // 5  # one gap of 55 views, else neighbours
+        assert len(held) == 18 and sorted(steps.tolist()) == [1] * 17 + [55]
+        starts.append(held[np.argmax(steps)] if steps.max() > 1 else held[0])
+    assert len(set(starts)) > 1  # each line its own seeded arc, so every azimuth trains at some elevation
+    again = make_arc_split(np.arange(len(params)), grid, seed=1, test_fraction=0.25)
+    np.testing.assert_array_equal(again.test, split.test)
 
 
 def test_torch_dataset_with_two_workers(tiny_dataset: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,7 @@ from toolkit.errors import UserError
 from toolkit.evaluate.config import Ends, EvalConfig
 from toolkit.evaluate.dissolve import PixelDissolve
 from toolkit.evaluate.grid import enumerate_intervals, find_grid
-from toolkit.evaluate.measures import acai_smoothness, evaluate_model
+from toolkit.evaluate.measures import GroundTruth, acai_smoothness, evaluate_model
 from toolkit.files import write_json
 
 
@@ -97,7 +98,7 @@ def pole(tmp_path_factory: pytest.TempPathFactory) -> DatasetInfo:
     return open_dataset(write_grid_dataset(tmp_path_factory.mktemp("pole") / "pole.h5", POLE_ELEVATIONS))
 
 
-SMALL = EvalConfig(min_interval=20, max_interval=40)
+SMALL = EvalConfig(min_interval=20, max_interval=40, retrieval_interval=30)
 
 
 def test_grid_is_found_with_steps_and_wraparound(pole: DatasetInfo) -> None:
@@ -116,9 +117,12 @@ def test_wraparound_interval_from_340_to_60(tmp_path: Path) -> None:
     azimuths = data.params[intervals.rows, 0]  # (I, 5)
     assert [340.0, 0.0, 20.0, 40.0, 60.0] in azimuths.tolist()
     assert (data.labels[intervals.rows] == data.labels[intervals.rows[:, :1]]).all()  # never across objects
-    result = evaluate_model(Oracle(data), data, None, EvalConfig(min_interval=40, max_interval=80))
+    result = evaluate_model(
+        Oracle(data), data, None, EvalConfig(min_interval=40, max_interval=80, retrieval_interval=80)
+    )
     assert result["summary"]["interval_mse"] == 0.0
-    assert result["axes"]["azimuth_deg"]["alpha_retrieval"]["median"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    retrieval = result["axes"]["azimuth_deg"]["alpha_retrieval"]
+    assert retrieval["median"] == [0.0, 0.25, 0.5, 0.75, 1.0] and retrieval["off_interval"] == [0.0] * 5
 
 
 def test_oracle_scores_zero_mse_and_diagonal_retrieval(pole: DatasetInfo) -> None:
@@ -130,7 +134,10 @@ def test_oracle_scores_zero_mse_and_diagonal_retrieval(pole: DatasetInfo) -> Non
     assert summary["smoothness"] == pytest.approx(0.0, abs=1e-12)
     azimuth = result["axes"]["azimuth_deg"]
     assert azimuth["largest_interval"] == 40.0 and azimuth["intervals"] == 8 * 36
-    np.testing.assert_allclose(azimuth["alpha_retrieval"]["median"], azimuth["alpha"])
+    retrieval = azimuth["alpha_retrieval"]
+    assert retrieval["interval"] == 30.0 and retrieval["intervals"] == 8 * 36  # retrieval at its own length
+    np.testing.assert_allclose(retrieval["median"], retrieval["alpha"])
+    assert summary["alpha_off_interval"] == 0.0
     np.testing.assert_allclose(azimuth["parameter_distance"]["source"], np.array(azimuth["alpha"]) * 40)
     elevation = result["axes"]["elevation_deg"]
     # Elevation spans 45..80 only: its curve stops at 35 degrees, however long --interval is.
@@ -154,18 +161,23 @@ def test_pixel_cross_dissolve_scores_worse_than_the_oracle(pole: DatasetInfo) ->
     assert curve == sorted(curve)  # longer intervals, worse in-between frames
 
 
-def test_test_only_mode_takes_both_ends_from_the_test_split(pole: DatasetInfo) -> None:
+def test_ends_choose_intervals_by_the_split(pole: DatasetInfo) -> None:
     split = make_split(pole.n, seed=3, test_fraction=0.5)
-    result = evaluate_model(Oracle(pole), pole, split, EvalConfig(min_interval=20, max_interval=20, ends=Ends.test))
-    azimuth = result["axes"]["azimuth_deg"]
-    assert list(azimuth["split"]["ends"]) == ["test-test"]
-    assert azimuth["split"]["ends"]["test-test"] == azimuth["intervals"] > 0
-    everything = evaluate_model(Oracle(pole), pole, split, EvalConfig(min_interval=20, max_interval=20))
-    ends = everything["axes"]["azimuth_deg"]["split"]["ends"]
-    assert set(ends) == {"test-test", "train-test", "train-train"}
-    assert sum(ends.values()) == 8 * 36
-    truth = everything["axes"]["azimuth_deg"]["split"]["in_between_ground_truth"]
+
+    def measured(ends: Ends) -> dict:
+        config = EvalConfig(min_interval=20, max_interval=20, retrieval_interval=20, ends=ends)
+        return evaluate_model(Oracle(pole), pole, split, config)["axes"]["azimuth_deg"]["split"]
+
+    test = measured(Ends.test)  # between two test images, nothing seen in training in between
+    assert list(test["ends"]) == ["test-test"] and list(test["in_between_ground_truth"]) == ["test"]
+    validation = measured(Ends.validation)  # every image a training image: what tuning may look at
+    assert list(validation["ends"]) == ["train-train"] and list(validation["in_between_ground_truth"]) == ["train"]
+    everything = measured(Ends.all)
+    assert set(everything["ends"]) == {"test-test", "train-test", "train-train"}
+    assert sum(everything["ends"].values()) == 8 * 36
+    truth = everything["in_between_ground_truth"]
     assert truth["train"]["frames"] + truth["test"]["frames"] == 8 * 36
+    assert 0 < test["in_between_ground_truth"]["test"]["frames"] < truth["test"]["frames"]
 
 
 def test_interval_caps_spread_over_the_grid(pole: DatasetInfo) -> None:
@@ -190,7 +202,9 @@ def test_bad_grids_and_intervals_are_user_errors(tmp_path: Path, pole: DatasetIn
     with pytest.raises(UserError, match="not a multiple"):
         evaluate_model(PixelDissolve(), pole, None, EvalConfig(min_interval=20, max_interval=42))
     with pytest.raises(UserError, match="lower --min-interval"):
-        evaluate_model(PixelDissolve(), pole, None, EvalConfig(min_interval=200, max_interval=200))
+        evaluate_model(
+            PixelDissolve(), pole, None, EvalConfig(min_interval=200, max_interval=200, retrieval_interval=200)
+        )
     with pytest.raises(UserError):
         EvalConfig(min_interval=30, max_interval=20).validate()
 
@@ -206,3 +220,37 @@ def test_report_is_json(pole: DatasetInfo, tmp_path: Path) -> None:
     path = write_json(tmp_path / "report.json", {"runs": [{"name": "dissolve", **result}]}, indent=1)
     loaded = json.loads(path.read_text())
     assert loaded["runs"][0]["summary"]["interval_mse"] == pytest.approx(result["summary"]["interval_mse"])
+
+
+class JumpsAway(Oracle):
+    """Exact at the ends, but every in-between frame is the view 90 degrees before the source: off the interval."""
+
+    def interpolate(self, z_i: torch.Tensor, z_j: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        z = super().interpolate(z_i, z_j, alpha)
+        inner = (alpha > 0) & (alpha < 1)
+        away = z_i.clone()
+        away[:, -2] = torch.remainder(z_i[:, -2] - 90.0, 360.0)  # the azimuth, the last parameter
+        return torch.where(inner[:, None], away, z)
+
+
+def test_retrievals_off_the_interval_are_counted_not_clipped(pole: DatasetInfo) -> None:
+    config = EvalConfig(min_interval=20, max_interval=40, retrieval_interval=40)
+    retrieval = evaluate_model(JumpsAway(pole), pole, None, config)["axes"]["azimuth_deg"]["alpha_retrieval"]
+    assert retrieval["off_interval"] == [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert retrieval["median"][1:-1] == [None] * 3 or all(np.isnan(retrieval["median"][1:-1]))
+    assert retrieval["median"][0] == 0.0 and retrieval["median"][-1] == 1.0  # the ends are still retrieved
+    assert retrieval["off_interval_fraction"] == pytest.approx(3 / 5)
+
+
+def test_ground_truth_is_the_floor_and_shows_identical_views(tmp_path: Path) -> None:
+    config = EvalConfig(min_interval=20, max_interval=80, retrieval_interval=80)
+    distinct = open_dataset(write_grid_dataset(tmp_path / "distinct.h5", azimuth_step=20.0))
+    floor = evaluate_model(GroundTruth(), distinct, None, config)["summary"]
+    assert floor["interval_mse"] == 0.0 and floor["alpha_iqr"] == 0.0 and floor["alpha_off_interval"] == 0.0
+    # A turntable whose view at theta + 180 is the view at theta: retrieval cannot tell the twins apart.
+    twins = write_grid_dataset(tmp_path / "twins.h5", azimuth_step=20.0)
+    with h5py.File(twins, "r+") as f:
+        half = len(f["images"]) // 2
+        f["images"][half:] = f["images"][:half]
+    floor = evaluate_model(GroundTruth(), open_dataset(twins), None, config)["summary"]
+    assert floor["interval_mse"] == 0.0 and floor["alpha_off_interval"] > 0.2

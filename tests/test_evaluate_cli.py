@@ -35,18 +35,26 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 def test_evaluate_compares_two_runs_in_one_report(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     data, aeai, ae = runs
     out = tmp_path / "comparison"
-    args = ["--data", str(data), "--out", str(out), "--min-interval", "20", "--interval", "80", "--dissolve"]
+    args = ["--data", str(data), "--out", str(out), "--min-interval", "20", "--interval", "80"]
+    args += ["--retrieval-interval", "60"]
     result = invoke("evaluate", str(aeai), str(ae), *args, "--device", "cpu")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert [r["name"] for r in report["runs"]] == ["aeai", "ae", "pixel cross-dissolve"]
-    assert [r["method"] for r in report["runs"]] == ["aeai", "ae", "dissolve"]
+    assert [r["name"] for r in report["runs"]] == ["aeai", "ae", "pixel cross-dissolve", "ground truth"]
+    assert [r["method"] for r in report["runs"]] == ["aeai", "ae", "dissolve", "ground-truth"]
+    dissolve, truth = report["runs"][2]["summary"], report["runs"][3]["summary"]
+    for run in report["runs"][:2]:  # one epoch: a method that does not beat the dissolve is told so
+        assert run["beats_dissolve"] == (run["summary"]["interval_mse"] < dissolve["interval_mse"])
+        if not run["beats_dissolve"]:
+            assert f"{run['name']} does not beat the pixel cross-dissolve" in result.output
+    assert truth["interval_mse"] == 0.0 and truth["alpha_iqr"] == 0.0  # the floor on these distinct views
     for run in report["runs"]:
         assert set(run["axes"]) == {"elevation_deg", "azimuth_deg"}
         assert run["axes"]["elevation_deg"]["largest_interval"] == 30.0  # 45..75 holds no more
         assert run["axes"]["elevation_deg"]["per_length"]["length"] == [20.0, 30.0]
         assert run["axes"]["azimuth_deg"]["per_length"]["length"] == [40.0, 60.0, 80.0]
-        assert run["summary"]["interval_mse"] > 0
+        assert run["axes"]["azimuth_deg"]["alpha_retrieval"]["interval"] == 60.0
+        assert run["summary"]["interval_mse"] >= 0
         assert run["axes"]["azimuth_deg"]["split"]["ends"]  # which ends were train and test
     for name in ("interval_mse.png", "alpha_retrieval.png", "parameter_distance.png"):
         with Image.open(out / name) as image:
@@ -57,13 +65,14 @@ def test_evaluate_compares_two_runs_in_one_report(runs: tuple[Path, Path, Path],
 def test_evaluate_test_only_mode_and_user_errors(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     data, aeai, _ = runs
     base = ["evaluate", str(aeai), "--data", str(data), "--device", "cpu", "--min-interval", "40"]
+    base += ["--retrieval-interval", "40"]
     result = invoke(*base, "--interval", "40", "--ends", "test", "--out", str(tmp_path / "t"))
     if result.exit_code == 0:
         report = json.loads((tmp_path / "t" / "report.json").read_text())
         for entry in report["runs"][0]["axes"].values():
             assert set(entry.get("split", {}).get("ends", {})) <= {"test-test"}
-    else:  # a tiny test split may hold no interval with two test ends: then the error says so
-        assert isinstance(result.exception, UserError) and "test split" in str(result.exception)
+    else:  # a tiny random test split may hold no such interval: then the error says so
+        assert isinstance(result.exception, UserError) and "--ends test" in str(result.exception)
     bad = invoke_cli(*base, "--interval", "50", "--out", str(tmp_path / "b"))
     assert bad.returncode == 1 and "not a multiple" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from helpers import invoke_cli, write_dataset
 from toolkit.cli import app
 from toolkit.errors import UserError
+from toolkit.evaluate.config import Ends, EvalConfig
 from toolkit.experiments.reproduce import reproduce
 from toolkit.experiments.reproduce_plan import (
     ReproduceConfig,
@@ -50,12 +51,14 @@ def tiny(data: tuple[Path, Path], root: Path, **changes) -> ReproduceConfig:
         device="cpu",
         runs=root / "runs",
         out=root / "docs" / "results.md",
+        # The tiny grids' 20-degree steps: arcs of 5 of 18 views hold one 80-degree test interval per line.
+        evaluation=EvalConfig(ends=Ends.test, min_interval=40, max_interval=80, retrieval_interval=60),
     )
     return replace(cfg, **changes)
 
 
 def mtimes(runs: Path) -> dict[Path, int]:
-    files = [*runs.rglob("checkpoint.pt"), *runs.rglob("evaluation.json")]
+    files = [*runs.rglob("checkpoint.pt"), *runs.rglob("evaluation-*.json"), *runs.rglob("references-*.json")]
     return {path: path.stat().st_mtime_ns for path in files}
 
 
@@ -64,24 +67,30 @@ def test_command_writes_the_page_then_skips_finished_runs(data: tuple[Path, Path
     args = ["reproduce", "--pole", str(cfg.pole), "--turntable", str(cfg.turntable), "--object", "1"]
     args += ["--methods", "aeai,ae", "--seeds", "2", "--epochs-pole", "1", "--epochs-turntable", "1"]
     args += ["--batch-size", "8", "--device", "cpu", "--runs", str(cfg.runs), "--out", str(cfg.out)]
+    args += ["--interval", "80", "--retrieval-interval", "60", "--min-interval", "40"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "run 8/8 turntable/ae-seed1" in result.output  # seeds 0, 1 of aeai and of ae (the only baseline)
     page = cfg.out.read_text()
     assert page.count("| aeai | 2 |") == 2 and page.count("| ae | 2 |") == 2  # one table per dataset
-    assert "Strongest baseline after seed 0 (lowest interval MSE): **ae**" in page
-    assert "AEAI has a lower mean interval MSE at the largest interval than every baseline: **" in page
+    assert "Strongest baseline after seed 0 (lowest interval MSE on the validation intervals): **ae**" in page
+    assert "AEAI has a lower mean interval MSE at the largest interval than every converged baseline: **" in page
+    assert page.count("| *pixel cross-dissolve (reference)* | — |") == 2 and "| *ground truth (reference)* |" in page
+    assert "Every method beats the pixel cross-dissolve on interval MSE: **" in page
+    assert "intervals between two test images with no training image in between" in page  # what ends means
     assert cfg.command_line() in page and "## Comparison with the paper's figure 6" in page
     for dataset in ("pole", "turntable"):
         for name in ("interval_mse", "alpha_retrieval", "strips"):
             assert (tmp_path / "docs" / "results" / dataset / f"{name}.png").stat().st_size > 1000
             assert f"results/{dataset}/{name}.png" in page
     assert (tmp_path / "docs" / "results" / "pole" / "parameter_distance.png").exists()  # two parameters only
-    evaluation = json.loads((cfg.runs / "turntable" / "aeai-seed0" / "evaluation.json").read_text())
+    evaluation = json.loads((cfg.runs / "turntable" / "aeai-seed0" / "evaluation-test.json").read_text())
     assert evaluation["result"]["grid"]["labels"] == ["obj1"]  # the trained object only
+    test_ends = evaluation["result"]["axes"]["azimuth_deg"]["split"]
+    assert list(test_ends["ends"]) == ["test-test"] and list(test_ends["in_between_ground_truth"]) == ["test"]
 
     before = mtimes(cfg.runs)
-    assert len(before) == 16
+    assert len(before) == 8 * 3 + 2  # per run a checkpoint and two evaluations; per dataset the references
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert mtimes(cfg.runs) == before  # nothing retrained or re-measured
@@ -142,11 +151,16 @@ def test_verdicts_on_hand_made_numbers() -> None:
     assert aeai_beaten_by(means) == ["vae"]
     assert ablation_worse_on(means, "aeai-no-d") == ["smoothness"]  # higher is worse for every summary
     assert ablation_worse_on(means, "aeai-no-s") == []
-    lines = verdicts(means)
+    lines = verdicts(means, {}, None)
     assert lines[0].endswith("**no** (matched or beaten by vae)")
     assert lines[1] == "- aeai-no-d is worse than full AEAI on at least one summary measure: **yes** (ACAI smoothness)"
     assert lines[2].endswith("**no**")
     assert aeai_beaten_by({**means, "vae": {"interval_mse": 0.0021}}) == []
+    # An unconverged baseline is named and left out; a method at or above the dissolve is named.
+    lines = verdicts(means, {"vae": 3.5}, {"interval_mse": 0.003})
+    assert lines[0].startswith("- vae **did not converge**: its test reconstruction MSE is 3.5x the plain AE's")
+    assert lines[1].endswith("than every converged baseline: **yes**")
+    assert lines[2] == "- Every method beats the pixel cross-dissolve on interval MSE: **no**: ae do(es) not"
 
 
 def test_missing_dataset_names_the_render_command(data: tuple[Path, Path], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ runs (toolkit.experiments)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -93,7 +94,6 @@ def bench(
     """Measure render, training (ae and aeai), augment, evaluate and DataLoader throughput and peak memory in
     this process; print a table and write JSON. Set OMP_NUM_THREADS to compare thread counts; on a GPU,
     `--device cuda --items train,paths` measures bf16, channels-last and torch.compile each alone."""
-    from dataclasses import replace
 
     from rich.console import Console
     from rich.table import Table
@@ -177,6 +177,15 @@ def reproduce(
     device: DeviceOption = DeviceChoice.auto,
     runs: Annotated[Path, typer.Option(help="Folder of the run folders (DATASET/NAME-seedK).")] = R.runs,
     out: Annotated[Path, typer.Option(help="Results page; its plots and strips go to a folder beside it.")] = R.out,
+    interval: Annotated[
+        float, typer.Option(help="Largest interval of the MSE curves (degrees; paper: 80).")
+    ] = R.evaluation.max_interval,
+    retrieval_interval: Annotated[
+        float, typer.Option(help="Interval of the alpha retrieval (degrees; paper: 70).")
+    ] = R.evaluation.retrieval_interval,
+    min_interval: Annotated[
+        float, typer.Option(help="Shortest interval of the MSE-per-length curve.")
+    ] = R.evaluation.min_interval,
 ) -> None:
     """Reproduce the paper's comparison: AEAI, its six baselines and its three ablations, trained with seed 0 on
     the pole set and on one turntable object, then AEAI and the strongest baseline (lowest interval MSE at seed
@@ -202,6 +211,9 @@ def reproduce(
         device=str(device),
         runs=runs,
         out=out,
+        evaluation=replace(
+            R.evaluation, max_interval=interval, retrieval_interval=retrieval_interval, min_interval=min_interval
+        ),
     )
     page = run(cfg, log=lambda line: console.print(line, highlight=False), bar=progress_bar)
     console.print(f"wrote {page}")

@@ -9,13 +9,14 @@ from typing import Annotated
 
 import typer
 
-from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, SPLITS, TrainConfig
 from toolkit.cli.options import DeviceChoice
 from toolkit.cli.progress import console, progress_bar
 
 D = TrainConfig()  # the paper's defaults, shown in --help; options left out keep them
 LRS = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LRS.items())
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+SplitChoice = StrEnum("SplitChoice", {name: name for name in SPLITS})  # what --split accepts
 
 
 def _plain(value: object) -> object:
@@ -75,6 +76,17 @@ def train(
         Path | None, typer.Option(help="VGG16 weights file: use the perceptual loss for L_R instead of L2.")
     ] = None,
     label: Annotated[int | None, typer.Option(help="Train on the images of this label only (one object).")] = None,
+    split: Annotated[
+        SplitChoice | None,
+        typer.Option(
+            help="random: the paper's split; arc: per grid line (object, elevation) one held-out arc of azimuths, "
+            f"so that whole test intervals are unseen in training (evaluate --ends test). Default: {D.split}."
+        ),
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(help=f"Share of the images held out for test. Default: {D.test_fraction:g} (paper)."),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help=f"Seed of the split, the initialisation and the sampling. Default: {D.seed}.")
     ] = None,
