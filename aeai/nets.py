@@ -11,6 +11,7 @@ reconstruct the pole set well.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from toolkit.aeai.tangent import layer_jvp
@@ -162,3 +163,90 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)  # (B,)
+
+
+def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    """A reflect-padded conv that keeps the size (stride 1) or halves it (kernel 4, stride 2), as GAIA's."""
+    return nn.Conv2d(c_in, c_out, kernel, stride, padding=(kernel - 1) // 2, padding_mode="reflect")
+
+
+def _adain(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+    """Adaptive instance norm: each map normalised over its pixels, then scaled and shifted per image (B, C, 1, 1)."""
+    return F.instance_norm(x, eps=1e-5) * gamma + beta
+
+
+class _ResBlock(nn.Module):
+    """x + [conv3, norm, ReLU, conv3, norm](x): InstanceNorm, or AdaIN when forward is given gamma and beta."""
+
+    def __init__(self, channels: int, adaptive: bool) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = _conv(channels, channels, 3), _conv(channels, channels, 3)
+        self.adaptive = adaptive
+        if not adaptive:
+            self.norm1, self.norm2 = nn.InstanceNorm2d(channels, affine=True), nn.InstanceNorm2d(channels, affine=True)
+
+    def forward(self, x: Tensor, gamma: Tensor | None = None, beta: Tensor | None = None) -> Tensor:
+        if self.adaptive:
+            h = _adain(self.conv2(F.relu(_adain(self.conv1(x), gamma, beta))), gamma, beta)
+        else:
+            h = self.norm2(self.conv2(F.relu(self.norm1(self.conv1(x)))))
+        return x + h
+
+
+class ConvAutoencoder(nn.Module):
+    """x (B, 3, S, S) in [0, 1] -> its reconstruction (B, 3, S, S): GAIA's discriminator, fully convolutional.
+
+    timsainb/GAIA network.py builds D from the same MUNIT-style encoder and decoder as its generator, with
+    `discriminator=True` (lines 208-287): half the channels and no linear layer into or out of the content
+    code (lines 230-231, 265-267), so the image passes through spatial maps only, at a quarter of its side:
+
+      content: conv7 (c) ReLU; 2 x [conv4 stride 2, doubling, ReLU]; 4 residual blocks (conv3 IN ReLU conv3 IN)
+      style:   conv7 (c) ReLU; 2 x [conv4 stride 2, doubling, ReLU]; 2 x [conv4 stride 2, ReLU]; global mean
+               pool; 1x1 conv to the style code
+      MLP:     style -> 4c -> 4c (ReLU) -> the AdaIN scale and shift (4c each), shared by all residual blocks
+      decoder: 4 residual blocks with AdaIN; 2 x [nearest upsample, conv5 halving, LayerNorm, ReLU]; conv7 (3)
+               sigmoid
+
+    All convs reflect-padded with a bias, He-initialised as theirs. Their style MLP works on the pooled (B, C)
+    vector; here it is the same layers as 1x1 convs on the pooled (B, C, 1, 1) map, so nothing in D flattens
+    the image. Widths: theirs are c = 32 -> 128 with a generator of 64 -> 256; ours c = width -> 4 width
+    (16 -> 64), half our encoder's deepest 8 width as theirs is half their generator's. `style` is the style
+    code's size (their notebook sets it to the generator's code size, 512; GAIA passes our latent).
+    No BatchNorm: instance and layer norms judge each image on its own.
+    """
+
+    def __init__(self, image_size: int, width: int = 16, style: int = 256, n_res: int = 4) -> None:
+        super().__init__()
+        check_image_size(image_size)
+        c = width
+        relu = nn.ReLU
+        self.content = nn.Sequential(
+            _conv(3, c, 7), relu(), _conv(c, 2 * c, 4, 2), relu(), _conv(2 * c, 4 * c, 4, 2), relu(),
+            *(_ResBlock(4 * c, adaptive=False) for _ in range(n_res)),
+        )  # fmt: skip
+        self.style = nn.Sequential(
+            _conv(3, c, 7), relu(), _conv(c, 2 * c, 4, 2), relu(), _conv(2 * c, 4 * c, 4, 2), relu(),
+            _conv(4 * c, 4 * c, 4, 2), relu(), _conv(4 * c, 4 * c, 4, 2), relu(),
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(4 * c, style, 1),
+        )  # fmt: skip
+        self.mlp = nn.Sequential(nn.Conv2d(style, 4 * c, 1), relu(), nn.Conv2d(4 * c, 4 * c, 1), relu())
+        self.gamma, self.beta = nn.Conv2d(4 * c, 4 * c, 1), nn.Conv2d(4 * c, 4 * c, 1)
+        self.blocks = nn.ModuleList(_ResBlock(4 * c, adaptive=True) for _ in range(n_res))
+        # GroupNorm(1, C) is tf's layer_norm there: over (C, H, W), with a scale and shift per channel.
+        self.up = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), _conv(4 * c, 2 * c, 5), nn.GroupNorm(1, 2 * c), relu(),
+            nn.Upsample(scale_factor=2, mode="nearest"), _conv(2 * c, c, 5), nn.GroupNorm(1, c), relu(),
+            _conv(c, 3, 7), nn.Sigmoid(),
+        )  # fmt: skip
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):  # their variance_scaling_initializer: He normal on fan-in, zero biases
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.content(x)  # (B, 4c, S/4, S/4)
+        m = self.mlp(self.style(x))  # (B, 4c, 1, 1)
+        gamma, beta = self.gamma(m), self.beta(m)
+        for block in self.blocks:
+            h = block(h, gamma, beta)
+        return self.up(h)

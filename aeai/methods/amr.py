@@ -7,14 +7,10 @@ a BCE GAN loss (no class-conditional mixing, no Bernoulli mixer).
   L_D = BCE(D(x), 1) + BCE(D(g(z)), 0) + BCE(D(g(z_mix)), 0)     (reconstructions count as fake)
 
 lambda = amr_lambda = 10, beta = amr_beta = 0. D is the encoder's conv layout with spectral norm on every
-layer. Adam 1e-4, betas (0.5, 0.99), for both. D steps every batch; the autoencoder steps on every
-amr_d_steps-th (5) batch, the first included, as `(iter - 1) % update_g_every == 0` in the authors' loop. On
-the other batches the autoencoder's terms are still computed and logged, without a graph.
+layer. Adam 1e-4, betas (0.5, 0.99), for both. The update schedule is in the class doc.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +22,7 @@ from toolkit.aeai.methods.base import Method, adam, bce
 from toolkit.aeai.nets import Discriminator
 
 BETAS = (0.5, 0.99)
+D_TERMS = ("D_real", "D_recon", "D_mix", "D_loss", "D_acc")  # logged as their mean over a step's D updates
 
 
 def spectral_discriminator(image_size: int, width: int) -> Discriminator:
@@ -37,15 +34,24 @@ def spectral_discriminator(image_size: int, width: int) -> Discriminator:
     return d
 
 
-def optimizer_steps(optimizer: torch.optim.Optimizer) -> int:
-    """How many steps an Adam optimizer has taken: its own (checkpointed) count, so a resumed run keeps the rhythm."""
-    first = optimizer.param_groups[0]["params"][0]
-    state = optimizer.state.get(first, {})
-    return int(state["step"]) if "step" in state else 0
-
-
 class AMR(Method):
-    """Adversarial Mixup Resynthesis (see the module doc for the losses and the update schedule)."""
+    """Adversarial Mixup Resynthesis (see the module doc for the losses).
+
+    The authors (models/swapgan.py, `train_on_instance`, lines 223-288) step D on every batch of their data
+    loader and the autoencoder on every update_g_every-th (5) batch only (line 263: `(iter - 1) %
+    update_g_every == 0`); on that batch both step on the same fakes. So each autoencoder update has 5 D
+    updates around it, each on its own freshly drawn batch (task_launcher.py's shuffled DataLoader) with its
+    own permutation and alphas (models/twogan.py, `mix`, lines 170-184), judging the unchanged autoencoder's
+    fakes.
+
+    Here one trainer step is one autoencoder update, as for every other method, so that N steps train AMR's
+    autoencoder as long as any other's: `training_step` makes amr_d_steps D updates on its one batch, the
+    last of them together with the autoencoder's update on the same fakes, as the authors' G batch. Every D
+    update draws its own permutation and alphas (fresh mixes); the real images and reconstructions are the
+    step's batch each time, since the loop hands one batch per step (disjoint slices of it would shrink D's
+    batches, and the autoencoder's BatchNorm batches, to B / amr_d_steps images: 6 of 32). The logged D terms
+    are their mean over the amr_d_steps D updates; the autoencoder's terms are those of its update.
+    """
 
     name = "amr"
     default_lr = DEFAULT_LRS["amr"]  # 1e-4: amr README's runs: --lr=1e-4 --beta1=0.5 --beta2=0.99
@@ -67,18 +73,17 @@ class AMR(Method):
 
     def generate(self, x: Tensor) -> dict[str, Tensor]:
         """The autoencoder's side: alpha (B,), perm (B,), g(z) and g(z_mix) (B, 3, S, S), the consistency term."""
-        b = x.shape[0]
         z = self.model.encode(x)  # (B, latent)
-        perm = torch.randperm(b, device=x.device)
-        alpha = torch.rand(b, 1, device=x.device)  # (B, 1)
+        return {"x_hat": self.model.decode(z), **self.mixes(z)}
+
+    def mixes(self, z: Tensor, consistency: bool = True) -> dict[str, Tensor]:
+        """Fresh perm (B,) and alpha (B,), g(z_mix) (B, 3, S, S) and, when beta > 0 and asked, L_consist."""
+        b = z.shape[0]
+        perm = torch.randperm(b, device=z.device)
+        alpha = torch.rand(b, 1, device=z.device)  # (B, 1)
         z_mix = alpha * z + (1 - alpha) * z[perm]  # (B, latent)
-        out = {
-            "alpha": alpha.squeeze(1),
-            "perm": perm,
-            "x_hat": self.model.decode(z),
-            "x_mix": self.model.decode(z_mix),
-        }
-        if self.config.amr_beta > 0:
+        out = {"alpha": alpha.squeeze(1), "perm": perm, "x_mix": self.model.decode(z_mix)}
+        if consistency and self.config.amr_beta > 0:
             out["L_consist"] = F.l1_loss(self.model.encode(out["x_mix"]).float(), z_mix.float())
         return out
 
@@ -103,12 +108,24 @@ class AMR(Method):
         return terms
 
     def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
-        steps_g = optimizer_steps(optimizers["discriminator"]) % self.config.amr_d_steps == 0
         with self.autocast():
-            # Off-beat batches need no graph through the autoencoder: D's loss stops at its (detached) inputs.
-            with contextlib.nullcontext() if steps_g else torch.no_grad():
-                fakes = self.generate(x)
-            terms = self.judge(x, fakes)
-        losses = {"model": terms["L_G"]} if steps_g else {}
-        self.update(optimizers, losses | {"discriminator": terms["D_loss"]})
-        return {"loss": terms["L_G"].detach(), **{name: value.detach() for name, value in terms.items()}}
+            z = self.model.encode(x)  # (B, latent), its graph kept for the autoencoder's update at the end
+            x_hat = self.model.decode(z)
+        d_terms: dict[str, list[Tensor]] = {name: [] for name in D_TERMS}
+        for _ in range(self.config.amr_d_steps - 1):
+            # D alone: the autoencoder does not change until the last update, so g(z) is the same each time and
+            # only the mixes are drawn afresh, without a graph through the autoencoder.
+            with self.autocast():
+                with torch.no_grad():
+                    fakes = {"x_hat": x_hat.detach(), **self.mixes(z.detach(), consistency=False)}
+                terms = self.judge(x, fakes)
+            self.update(optimizers, {"discriminator": terms["D_loss"]})
+            for name in D_TERMS:
+                d_terms[name].append(terms[name].detach())
+        with self.autocast():
+            terms = self.judge(x, {"x_hat": x_hat, **self.mixes(z)})
+        self.update(optimizers, {"model": terms["L_G"], "discriminator": terms["D_loss"]})
+        logged = {name: value.detach() for name, value in terms.items()}
+        for name in D_TERMS:
+            logged[name] = torch.stack([*d_terms[name], logged[name]]).mean()
+        return {"loss": logged["L_G"], **logged}

@@ -12,9 +12,13 @@ z_mix = [a1 z_A + (1 - a1) z_B, a2 reversed(z_A) + (1 - a2) z_B], a1, a2 ~ N(0.5
   L_dist = mean((log(1 + d_x) - log(1 + d_z))^2), d the pairwise mean squared distances over their mean
   lr_D = sigmoid(s (R_r - R_f)) lr,  lr_G = lr - lr_D          (s = gaia_slope = 20, w = gaia_distance = 5e-5)
 
-As in network.py, p_f and p_s are not held constant: gradients flow through them. D here is the shared
-autoencoder (its own instance), not the authors' residual/AdaIN one. Adam with torch's default epsilon; the
-authors' class defaults to epsilon 1.0, which at lr 1e-4 would leave Adam barely moving the shared nets.
+As in network.py, p_f and p_s are not held constant: gradients flow through them. G is the shared autoencoder;
+D is the authors' own kind (network.py lines 171-204, built with `discriminator=True`): a fully convolutional
+autoencoder with no linear bottleneck (`ConvAutoencoder`), which can learn to reproduce any image and tells
+real from fake only by what it learns to reproduce worse. Adam with epsilon 1e-8: the class's default is 1.0,
+but the authors' "GAIA simple example" notebook trains with adam_eps = 1e-8 (and lr_max 1e-4, slope 20,
+latent_loss_weights lr_max / 2 = 5e-5, as ours). Their layers' l2 kernel regularizers (network.py line 7)
+never enter L_d or L_g, so they have no effect.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from torch import Tensor, nn
 
 from toolkit.aeai.config import DEFAULT_LRS, TrainConfig
 from toolkit.aeai.methods.base import Method, adam
-from toolkit.aeai.nets import Autoencoder
+from toolkit.aeai.nets import ConvAutoencoder
 
 
 def pairwise_sq_dist(v: Tensor) -> Tensor:
@@ -56,7 +60,8 @@ class GAIA(Method):
 
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__(config, image_size)
-        self.discriminator = Autoencoder(image_size, config.latent, config.width)
+        # The style code as large as the generator's code, as the authors' notebook sets style_dim = n_hidden.
+        self.discriminator = ConvAutoencoder(image_size, config.width, style=config.latent)
 
     @property
     def extras(self) -> dict[str, nn.Module]:
@@ -84,7 +89,7 @@ class GAIA(Method):
         z = self.model.encode(x)  # (B, latent)
         x_hat = self.model.decode(z)  # (B, 3, S, S)
         x_mix = self.model.decode(self.mix(z))  # (2 (B // 2), 3, S, S)
-        # One D pass for all three, so its BatchNorm statistics cannot tell real batches from fake ones.
+        # One D pass for all three (D normalises each image on its own, so batching them changes nothing).
         d_out = self.discriminator(torch.cat([x.to(x_hat.dtype), x_hat, x_mix])).float()  # (2B + 2 (B // 2), ...)
         d_real, d_recon, d_mix = d_out[:b], d_out[b : 2 * b], d_out[2 * b :]
         x32 = x.float()
