@@ -68,6 +68,34 @@ def load_transform(path: Path):
         raise UserError(f"{path}: not an albumentations pipeline saved with albumentations.save ({e})") from None
 
 
+def geometric_transforms(transform) -> list[str]:
+    """Names of the transforms in an albumentations pipeline (nested Compose/OneOf/... included) that move
+    image content: albumentations' DualTransforms (they move masks and boxes with the pixels: flips,
+    rotations, affine, perspective, crops, distortions, resizes), except the dropouts, which only erase."""
+    from albumentations.core.composition import BaseCompose
+    from albumentations.core.transforms_interface import DualTransform, NoOp
+
+    if isinstance(transform, BaseCompose):
+        return [name for inner in transform.transforms for name in geometric_transforms(inner)]
+    erases = type(transform).__module__.startswith("albumentations.augmentations.dropout.")
+    moves = isinstance(transform, DualTransform) and not isinstance(transform, NoOp) and not erases
+    return [type(transform).__name__] if moves else []
+
+
+def check_label_preserving(transform, data: DatasetInfo, path: Path) -> None:
+    """Refuse a pipeline that moves image content when the images carry parameters it would falsify.
+
+    A flip or a rotation changes the light's azimuth and the viewpoint the copied labels state; photometric
+    (ImageOnlyTransform) pipelines keep them true.
+    """
+    moving = geometric_transforms(transform)
+    if moving and data.param_names:
+        raise UserError(
+            f"{path}: {moving[0]} moves image content, so the copied {', '.join(data.param_names)} labels would "
+            "be wrong; use photometric (image-only) transforms"
+        )
+
+
 @torch.inference_mode()
 def encode_rows(model, data: DatasetInfo, rows: np.ndarray, device: torch.device, batch_size: int) -> torch.Tensor:
     """Latent codes of dataset `rows`, in that order: (len(rows), latent)."""
@@ -95,8 +123,10 @@ def generate(
     """
     cfg.validate()
     rows = np.sort(np.asarray(rows, np.int64))
-    pairs = candidate_pairs(rows, data.params, data.labels, data.periods, cfg.pairs, cfg.max_gap)  # (K, 2) rows
     transform = load_transform(transform_path) if transform_path else None
+    if transform is not None:
+        check_label_preserving(transform, data, transform_path)
+    pairs = candidate_pairs(rows, data.params, data.labels, data.periods, cfg.pairs, cfg.max_gap)  # (K, 2) rows
     settings = {
         **provenance,
         **{k: str(v) if isinstance(v, PairMode | AlphaDist) else v for k, v in asdict(cfg).items()},

@@ -114,24 +114,24 @@ def test_interrupted_generation_resumes_to_the_same_file(tiny_dataset: Path, tmp
 def test_albumentations_pipeline_is_applied(tiny_dataset: Path, tmp_path: Path) -> None:
     import albumentations as A
 
-    A.save(A.Compose([A.HorizontalFlip(p=1.0)]), str(tmp_path / "flip.json"))
+    A.save(A.Compose([A.InvertImg(p=1.0)]), str(tmp_path / "invert.json"))  # photometric: labels stay true
     plain = open_dataset(_generate(tiny_dataset, tmp_path / "plain.h5"))
     data = open_dataset(tiny_dataset)
     cfg = AugmentConfig(n=40, seed=0, batch_size=16, max_gap=90)
-    flipped = open_dataset(
+    inverted = open_dataset(
         generate(
             PixelDissolve(),
             data,
             np.arange(2, data.n),
-            tmp_path / "flip.h5",
+            tmp_path / "invert.h5",
             cfg,
             {"method": "pixels"},
             torch.device("cpu"),
-            transform_path=tmp_path / "flip.json",
+            transform_path=tmp_path / "invert.json",
         )
     )
-    np.testing.assert_array_equal(flipped.read_images(), plain.read_images()[:, :, ::-1])
-    assert "HorizontalFlip" in json.dumps(flipped.settings)
+    np.testing.assert_array_equal(inverted.read_images(), 255 - plain.read_images())
+    assert "InvertImg" in json.dumps(inverted.settings)
 
 
 def test_bad_n_is_refused(tiny_dataset: Path, tmp_path: Path) -> None:

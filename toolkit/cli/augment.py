@@ -38,7 +38,11 @@ def augment(
         SourceSplit, typer.Option(help="Pairs from the run's training split only, or from all images.")
     ] = SourceSplit.train,
     transform: Annotated[
-        Path | None, typer.Option(help="albumentations pipeline (albumentations.save JSON/YAML) applied to each image.")
+        Path | None,
+        typer.Option(
+            help="albumentations pipeline (albumentations.save JSON/YAML) applied to each image: photometric "
+            "transforms only when the images carry parameters (a flip or a rotation would falsify them)."
+        ),
     ] = None,
 ) -> None:
     """Sample latent interpolations between pairs of real images and write them, labelled, to HDF5.
