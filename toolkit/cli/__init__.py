@@ -38,6 +38,7 @@ COMMANDS = {
     "interpolate": evaluate.interpolate,
     "bench": experiments.bench,
     "reproduce": experiments.reproduce,
+    "sweep": experiments.sweep,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)

@@ -1,9 +1,10 @@
-"""`toolkit downstream`, `toolkit bench` and `toolkit reproduce`: the experiments that train and measure many
-runs (toolkit.experiments)."""
+"""`toolkit downstream`, `toolkit bench`, `toolkit reproduce` and `toolkit sweep`: the experiments that train
+and measure many runs (toolkit.experiments)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,12 @@ from toolkit.cli.progress import console, progress_bar
 from toolkit.errors import UserError
 from toolkit.experiments.downstream_plan import DownstreamConfig, Task
 from toolkit.experiments.reproduce_plan import NAMES, ReproduceConfig
+from toolkit.experiments.sweep_plan import DEFAULTS as T
+from toolkit.experiments.sweep_plan import STRATEGIES, SweepConfig
 
 R = ReproduceConfig()  # reproduce's defaults, shown in --help
+S = SweepConfig(knobs=())  # sweep's
+StrategyChoice = StrEnum("StrategyChoice", {name: name for name in STRATEGIES})
 
 
 def downstream(
@@ -217,3 +222,107 @@ def reproduce(
     )
     page = run(cfg, log=lambda line: console.print(line, highlight=False), bar=progress_bar)
     console.print(f"wrote {page}")
+
+
+def sweep(
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A knob: any TrainConfig field (the names of `toolkit train`'s options with _ for -) and its values: "
+            "NAME=LOW:HIGH, a log range (LOW, LOW x 10, ... up to HIGH), or NAME=V1,V2,... (a list; 0 drops a "
+            "term). Repeat for more knobs, e.g. --grid lambda_a=1e-3:1e1 --grid lambda_s=0,0.01,0.1,1."
+        ),
+    ] = None,
+    points_per_decade: Annotated[int, typer.Option(help="Values per decade of a log range.")] = 1,
+    strategy: Annotated[
+        StrategyChoice | None,
+        typer.Option(
+            help="grid: every combination of the knobs' values (shardable); coordinate: one knob at a time, in the "
+            "order given, the others at the best values so far. Default: coordinate on the CPU, grid on a GPU or "
+            "with --shard/--join."
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Train only part i of n (from 1) of a grid, e.g. 2/4 in a cluster job array; configuration k goes "
+            "to part k % n + 1. The part that completes the grid writes the report."
+        ),
+    ] = None,
+    join: Annotated[
+        bool, typer.Option("--join", help="Score every finished run of the grid and write the report; train nothing.")
+    ] = False,
+    data: Annotated[Path, typer.Option(help="Dataset file (.h5).")] = Path(T["data"]),
+    method: Annotated[str, typer.Option(help="Training method of every run.")] = T["method"],
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Epochs of every run. Default: toolkit train's budget (or --set steps=N)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = T["batch_size"],
+    split: Annotated[
+        str, typer.Option(help="random or arc; arc leaves whole intervals for validation and for test.")
+    ] = S.fixed["split"],
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of the images held out for test (never used for scoring).")
+    ] = S.fixed["test_fraction"],
+    seed: Annotated[int, typer.Option(help="Seed of the split, the initialisation and the sampling.")] = T["seed"],
+    label: Annotated[int | None, typer.Option(help="Train and score on the images of this label only.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A fixed TrainConfig field for every run, NAME=VALUE (e.g. lr=2e-4); repeatable."),
+    ] = None,
+    runs: Annotated[Path, typer.Option(help="Folder of the run folders and of sweep.json, .md and .png.")] = S.runs,
+    device: DeviceOption = DeviceChoice.auto,
+    interval: Annotated[
+        float, typer.Option(help="Interval length (degrees) of the validation interval MSE, the score.")
+    ] = S.evaluation.max_interval,
+    retrieval_interval: Annotated[
+        float, typer.Option(help="Interval of the alpha retrieval (recorded: alpha IQR).")
+    ] = S.evaluation.retrieval_interval,
+    min_interval: Annotated[
+        float, typer.Option(help="Shortest interval of the MSE-per-length curve.")
+    ] = S.evaluation.min_interval,
+) -> None:
+    """The paper's log grid search: train one run per configuration of the knobs' values, score each by its
+    interval MSE on the validation intervals (every image a training image; the test split is never used to
+    choose), and write RUNS/sweep.json, sweep.md (the table, best first) and sweep.png (score against each
+    knob); the best configuration is printed on stdout as a ready `toolkit train` command.
+
+    Resumable: each configuration has its own run folder under `--runs`, named by a hash of its settings; run
+    the same command again after Ctrl-C and finished runs are skipped, a partial one resumed.
+    """
+    from toolkit.experiments.sweep import sweep as run
+    from toolkit.experiments.sweep_plan import parse_grid, parse_setting
+    from toolkit.render.grid import parse_shard
+
+    knobs = tuple(parse_grid(text, points_per_decade) for text in grid or [])
+    fixed = {"data": str(data), "method": method, "batch_size": batch_size, "split": split}
+    fixed |= {"test_fraction": test_fraction, "seed": seed}
+    fixed |= {name: value for name, value in (("epochs", epochs), ("label", label)) if value is not None}
+    for text in set_ or []:
+        name, value = parse_setting(text)
+        if name in fixed:
+            raise UserError(f"--set {name} is given twice")
+        fixed[name] = value
+    chosen = torch_device(device)
+    if strategy is None:
+        strategy = "grid" if shard is not None or join or chosen.type != "cpu" else "coordinate"
+    cfg = SweepConfig(
+        knobs=knobs,
+        fixed=fixed,
+        strategy=str(strategy),
+        shard=parse_shard(shard),
+        runs=runs,
+        device=str(chosen),
+        evaluation=replace(
+            S.evaluation, max_interval=interval, retrieval_interval=retrieval_interval, min_interval=min_interval
+        ),
+        join=join,
+    )
+    result = run(cfg, log=lambda line: console.print(line, highlight=False), bar=progress_bar)
+    if result.report is None:
+        return
+    best = result.best
+    console.print(f"wrote {', '.join(str(p) for p in result.report.values())}")
+    console.print(f"best of {len(result.records)}: {best.run_dir} (validation interval MSE {best.score:.5f}); train:")
+    print(result.command)  # stdout, alone: `$(toolkit sweep ... | tail -1)` is the command
