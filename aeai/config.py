@@ -26,6 +26,7 @@ NON_NEGATIVE = (
     "amr_beta",
     "gaia_slope",
     "gaia_distance",
+    "r1",
 )
 
 
@@ -35,7 +36,10 @@ class TrainConfig:
 
     data: str = "data/pole.h5"
     method: str = "aeai"
-    epochs: int = 120  # pole set (576 images, 64x64): about 6 s an epoch on an idle 2-core CPU, 12 minutes
+    # The budget: `epochs`, or `steps` (optimizer steps, rounded up to whole epochs); neither: DEFAULT_STEPS,
+    # which is the pole set's 120 epochs (14 batches of 32 an epoch) and 1680 epochs of one 58-image object.
+    epochs: int | None = None
+    steps: int | None = None
     batch_size: int = 32
     lr: float | None = None  # Adam, all of a method's networks; None: the method's own default (Method.default_lr)
     latent: int = 256  # paper, section 4.2
@@ -44,13 +48,19 @@ class TrainConfig:
     lambda_c: float = 1e-2  # cycle consistency; 0 = ablation
     lambda_s: float = 1e-1  # smoothness; 0 = ablation
     alpha_grid: int = 0  # 0: one alpha ~ U[0,1] per pair; M > 0: sum over alpha = n/M, n = 0..M (paper's equations)
+    # AEAI's discriminator (toolkit.aeai.methods.aeai): the standard remedies for a D that wins outright.
+    r1: float = 0.0  # weight of the R1 gradient penalty on real images (Mescheder et al. 2018); 0: none
+    d_spectral_norm: bool = False  # spectral normalisation of every D layer (Miyato et al. 2018)
+    d_augment: bool = False  # DiffAugment (translation, cutout) of what D sees, real and fake (Zhao et al. 2020)
+    d_beta1: float = 0.5  # Adam's beta1 for D (the GAN practice since DCGAN; beta2 stays 0.999)
+    diagnostics_every: int = 10  # aeai: steps between measurements of each term's gradient norm at the decoder
     perceptual: str | None = None  # VGG16 weights file: L_R becomes the perceptual loss instead of L2
     label: int | None = None  # train on one object of a multi-object dataset (paper: one COIL-100 class)
     seed: int = 0
     test_fraction: float = 0.2  # paper: a random 80/20 split
     split: str = "random"  # random: the paper's; arc: per grid line a held-out arc of azimuths (see SPLITS)
-    sample_every: int = 10  # epochs between interpolation grids (and the last epoch always)
-    checkpoint_every: int = 1  # epochs between checkpoints (and the last epoch, and Ctrl-C, always)
+    sample_every: int | None = None  # epochs between interpolation grids (and the last always); None: about 12
+    checkpoint_every: int | None = None  # epochs between checkpoints (and the last, and Ctrl-C); None: about 100
     device: str = "auto"  # auto | cpu | cuda
     compile: bool = False  # torch.compile the nets (CUDA)
     # Baselines' settings: their authors' defaults, from each paper and its authors' code (the repository named
@@ -73,8 +83,12 @@ class TrainConfig:
         """Raise a UserError naming the first bad setting."""
         if self.method not in DEFAULT_LRS:
             raise UserError(f"unknown method '{self.method}'; choose one of {', '.join(sorted(DEFAULT_LRS))}")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "latent": self.latent, "width": self.width}
-        for name, value in positive.items():
+        positive = {"batch_size": self.batch_size, "latent": self.latent, "width": self.width}
+        optional = {"epochs": self.epochs, "steps": self.steps}
+        optional |= {"sample_every": self.sample_every, "checkpoint_every": self.checkpoint_every}
+        if self.epochs is not None and self.steps is not None:
+            raise UserError("give the budget as --epochs or as --steps, not both")
+        for name, value in positive.items() | {k: v for k, v in optional.items() if v is not None}.items():
             if value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.batch_size < 2:
@@ -89,10 +103,10 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
         if self.alpha_grid < 0:
             raise UserError(f"--alpha-grid must be 0 (random alpha) or a number of steps M >= 1, got {self.alpha_grid}")
-        if self.sample_every < 1:
-            raise UserError(f"--sample-every must be at least 1, got {self.sample_every}")
-        if self.checkpoint_every < 1:
-            raise UserError(f"--checkpoint-every must be at least 1, got {self.checkpoint_every}")
+        if not 0 <= self.d_beta1 < 1:
+            raise UserError(f"--d-beta1 must be in [0, 1), got {self.d_beta1}")
+        if self.diagnostics_every < 1:
+            raise UserError(f"--diagnostics-every must be at least 1, got {self.diagnostics_every}")
         if self.split not in SPLITS:
             raise UserError(f"--split must be one of {', '.join(SPLITS)}, got '{self.split}'")
         if not 0 < self.test_fraction < 1:
@@ -104,6 +118,13 @@ class TrainConfig:
         if self.perceptual is not None and not Path(self.perceptual).is_file():
             raise UserError(f"--perceptual {self.perceptual}: no such VGG16 weights file")
 
+    def budget(self, n_train: int, world: int = 1) -> Budget:
+        """The run's length on `n_train` training images over `world` processes (see `epochs` and `steps`)."""
+        per_epoch = max(1, n_train // (min(self.batch_size, max(1, n_train // world)) * world))
+        epochs = self.epochs or math.ceil((self.steps or DEFAULT_STEPS) / per_epoch)
+        sample_every = self.sample_every or max(1, round(epochs / SAMPLE_GRIDS))
+        return Budget(epochs, epochs * per_epoch, sample_every, self.checkpoint_every or sparse_checkpoints(epochs))
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -112,6 +133,21 @@ class TrainConfig:
         """Build from a saved config, ignoring keys this version does not know (written by a newer one)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+DEFAULT_STEPS = 1680  # the pole's 120 epochs; a 58-image object: 1680 epochs, within 1.3x of 3000 steps' test MSE
+SHORT_RUN_STEPS = 500  # fewer steps than this: `toolkit train` warns (120 steps on one object: 1.6x the error)
+SAMPLE_GRIDS = 12  # interpolation grids in a run, when --sample-every is not given
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A run's length in epochs and optimizer steps, and how often it writes grids and checkpoints."""
+
+    epochs: int
+    steps: int
+    sample_every: int
+    checkpoint_every: int
 
 
 # The methods by name, in the order of the paper's comparison (AEAI first), with the Adam rate each uses when
@@ -134,4 +170,4 @@ def sparse_checkpoints(epochs: int) -> int:
 
 
 # Settings that may change when a run is resumed; all others must match the saved config.
-RESUMABLE = ("epochs", "device", "compile", "sample_every", "checkpoint_every")
+RESUMABLE = ("epochs", "steps", "device", "compile", "sample_every", "checkpoint_every")

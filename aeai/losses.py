@@ -1,10 +1,11 @@
 """The paper's loss terms (section 2.1), per pair or per image (the alpha-derivative comes from `Decoder`).
 
-Squared norms are the paper's: ||v||^2 sums v^2 over its elements (pixels, or latent dimensions), and
-the L2 reconstruction loss is the squared L2 distance between two images. (Means instead of sums would
-make the per-image adversarial term -log D weigh 12288 times more against reconstruction at 64x64;
-trained that way the pole set's reconstructions collapse to a shadowless blob.) Functions return one
-value per image or pair; the method sums over the alphas of a pair and averages over pairs.
+`squared_error` is the paper's squared L2 distance, summed over the pixels (the baselines' losses build on
+it). AEAI's own terms are per-element means (the TF/Keras default that the paper's lambdas suggest), so that
+their balance does not depend on the image size: a sum over pixels would weigh L_R 3072 times (32x32) or
+12288 times (64x64) more than the per-image -log D. The cycle term is measured relative to the latent's
+scale (`relative_cycle_loss`), so that shrinking the codes cannot satisfy it. Functions return one value per
+image or pair; the method sums over the alphas of a pair and averages over pairs.
 """
 
 from __future__ import annotations
@@ -29,14 +30,29 @@ def adversarial_loss(logits_fake: Tensor) -> Tensor:
     return F.softplus(-logits_fake.float())
 
 
-def cycle_loss(z_alpha: Tensor, z_cycle: Tensor) -> Tensor:
-    """||z(alpha) - f(g(z(alpha)))||^2 per interpolation: (N, latent) x2 -> (N,)."""
-    return (z_cycle.float() - z_alpha.float()).square().sum(1)
+def mean_squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
+    """Per-image mean squared error over the pixels: (B, ...) x2 -> (B,)."""
+    return (x_hat.float() - x.float()).square().flatten(1).mean(1)
+
+
+def latent_scale(z: Tensor) -> Tensor:
+    """The codes' mean square over the batch and the dimensions, detached: the unit of `relative_cycle_loss`."""
+    return z.detach().float().square().mean()
+
+
+def relative_cycle_loss(z_alpha: Tensor, z_cycle: Tensor, scale: Tensor) -> Tensor:
+    """mean (z(alpha) - f(g(z(alpha))))^2 / scale per interpolation: (N, latent) x2 -> (N,).
+
+    In training mode the decoder opens with Linear (no bias) + BatchNorm, which is blind to the codes' scale:
+    g(c z) = g(z). Unnormalised, the cycle error would then shrink as c^2 with the encoder's output, whatever
+    the decoder does; divided by the (detached) mean square of the codes it does not.
+    """
+    return (z_cycle.float() - z_alpha.float()).square().mean(1) / scale.clamp_min(1e-12)
 
 
 def smoothness_loss(dx_dalpha: Tensor) -> Tensor:
-    """||d x(alpha) / d alpha||^2 per interpolation: (N, 3, H, W) -> (N,)."""
-    return dx_dalpha.float().square().flatten(1).sum(1)
+    """mean (d x(alpha) / d alpha)^2 over the pixels, per interpolation: (N, 3, H, W) -> (N,)."""
+    return dx_dalpha.float().square().flatten(1).mean(1)
 
 
 def discriminator_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
@@ -44,6 +60,12 @@ def discriminator_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
     real = F.binary_cross_entropy_with_logits(logits_real.float(), torch.ones_like(logits_real, dtype=torch.float))
     fake = F.binary_cross_entropy_with_logits(logits_fake.float(), torch.zeros_like(logits_fake, dtype=torch.float))
     return real + fake
+
+
+def r1_penalty(logits_real: Tensor, real: Tensor) -> Tensor:
+    """Mescheder et al. (2018): half the mean over real images of ||grad_x D(x)||^2 (differentiable in D)."""
+    (grad,) = torch.autograd.grad(logits_real.float().sum(), real, create_graph=True)
+    return 0.5 * grad.float().square().flatten(1).sum(1).mean()
 
 
 class PerceptualLoss(nn.Module):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import pickle
 import warnings
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.methods import METHODS
+from toolkit.aeai.methods import METHODS, Method
 from toolkit.datasets import Split
 from toolkit.errors import UserError
 from toolkit.files import atomic_write
@@ -69,6 +70,68 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
         raise UserError(f"{path}: not a toolkit checkpoint (format {CHECKPOINT_FORMAT})")
     return state
+
+
+@dataclass
+class CheckpointFile:
+    """The run's checkpoint and the epoch it holds (None while there is none): what a divergence leaves behind."""
+
+    path: Path
+    config: TrainConfig
+    epoch: int | None = None
+
+    def write(self, method: Method, optimizers: dict, epoch: int, step: int, shuffle: torch.Generator) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "method": self.config.method,
+            "epoch": epoch,
+            "step": step,
+            "model": method.model.state_dict(),
+            "extras": {name: net.state_dict() for name, net in method.extras.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+            "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
+            "config": json.dumps(self.config.to_dict()),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["rng"]["cuda"] = torch.cuda.get_rng_state()
+        save_checkpoint(self.path, state)
+        self.epoch = epoch
+
+    def restore(self, method: Method, optimizers: dict, shuffle: torch.Generator, device: torch.device) -> int:
+        """Load the checkpoint into the networks, optimizers and RNGs (and `epoch`); return its step."""
+        state = load_checkpoint(self.path, device)
+        try:
+            method.model.load_state_dict(state["model"])
+            for name, net in method.extras.items():
+                net.load_state_dict(state["extras"][name])
+            for name, opt in optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            shuffle.set_state(state["rng"]["shuffle"].cpu())
+            if "cuda" in state["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu())
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise UserError(f"{self.path}: does not match this run's config ({str(e).splitlines()[0]})") from None
+        self.epoch = int(state["epoch"])
+        return int(state["step"])
+
+
+def keep_metrics_up_to(path: Path, epoch: int) -> None:
+    """Drop the metrics lines after `epoch` (and any torn by a kill)."""
+    # A crash between the checkpoint and the metrics line (or the reverse) must not leave duplicates on resume.
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if _epoch_of(line) <= epoch]
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def _epoch_of(line: str) -> float:
+    try:
+        return json.loads(line).get("epoch", math.inf)
+    except (json.JSONDecodeError, AttributeError):
+        return math.inf  # a line torn by a kill mid-write: dropped
 
 
 def point_latest(run_dir: Path) -> None:

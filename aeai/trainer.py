@@ -3,8 +3,7 @@
 A method (toolkit.aeai.methods) only says how one batch updates its networks. The loop keeps the whole
 training split in memory as uint8 on the device (the pole set is 576 images), synchronises with the device
 only when it logs, checks for NaN/inf at those points, writes a checkpoint and a metrics line every epoch,
-and turns a Ctrl-C into "save and stop" at the next step boundary.
-"""
+and turns a Ctrl-C into "save and stop" at the next step boundary."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from toolkit.aeai.config import RESUMABLE, TrainConfig
+from toolkit.aeai.config import DEFAULT_STEPS, RESUMABLE, SHORT_RUN_STEPS, TrainConfig
 from toolkit.aeai.distributed import (
     Ranks,
     any_rank,
@@ -39,16 +38,16 @@ from toolkit.aeai.methods import METHODS, Method
 from toolkit.aeai.nets import check_image_size
 from toolkit.aeai.run import (
     CHECKPOINT,
-    CHECKPOINT_FORMAT,
     CONFIG,
     METRICS,
     SAMPLES,
     SPLIT,
-    load_checkpoint,
+    CheckpointFile,
+    keep_metrics_up_to,
     point_latest,
     read_config,
-    save_checkpoint,
 )
+from toolkit.aeai.tensorboard import EventLog
 from toolkit.datasets import DatasetInfo, Split, open_dataset, split_rows
 from toolkit.devices import resolve_device
 from toolkit.errors import UserError
@@ -89,8 +88,7 @@ def set_up_for_device(
     """The trainer's speed settings, in place: channels-last; on CUDA bf16 autocast and cuDNN's autotuner.
 
     Channels-last (NHWC) is the fastest layout for oneDNN's CPU convolutions (measured here: AE 1.4x, AEAI
-    1.5-2x images/s at 64px) and for cuDNN's. bf16 needs no loss scaling. `bench` flips one at a time.
-    """
+    1.5-2x images/s at 64px) and for cuDNN's. bf16 needs no loss scaling. `bench` flips one at a time."""
     method.to(device)
     if channels_last:
         method.to(memory_format=torch.channels_last)
@@ -197,79 +195,18 @@ def stop_on_sigint() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-@dataclass
-class CheckpointFile:
-    """The run's checkpoint and the epoch it holds (None while there is none): what a divergence leaves behind."""
-
-    path: Path
-    config: TrainConfig
-    epoch: int | None = None
-
-    def write(self, method: Method, optimizers: dict, epoch: int, step: int, shuffle: torch.Generator) -> None:
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "method": self.config.method,
-            "epoch": epoch,
-            "step": step,
-            "model": method.model.state_dict(),
-            "extras": {name: net.state_dict() for name, net in method.extras.items()},
-            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-            "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
-            "config": json.dumps(self.config.to_dict()),
-        }
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state()
-        save_checkpoint(self.path, state)
-        self.epoch = epoch
-
-    def restore(self, method: Method, optimizers: dict, shuffle: torch.Generator, device: torch.device) -> int:
-        """Load the checkpoint into the networks, optimizers and RNGs (and `epoch`); return its step."""
-        state = load_checkpoint(self.path, device)
-        try:
-            method.model.load_state_dict(state["model"])
-            for name, net in method.extras.items():
-                net.load_state_dict(state["extras"][name])
-            for name, opt in optimizers.items():
-                opt.load_state_dict(state["optimizers"][name])
-            torch.set_rng_state(state["rng"]["torch"].cpu())
-            shuffle.set_state(state["rng"]["shuffle"].cpu())
-            if "cuda" in state["rng"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu())
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise UserError(f"{self.path}: does not match this run's config ({str(e).splitlines()[0]})") from None
-        self.epoch = int(state["epoch"])
-        return int(state["step"])
-
-
-def _keep_metrics_up_to(path: Path, epoch: int) -> None:
-    # A crash between the checkpoint and the metrics line (or the reverse) must not leave duplicates on resume.
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines()
-    kept = [line for line in lines if _epoch_of(line) <= epoch]
-    if len(kept) != len(lines):
-        path.write_text("".join(line + "\n" for line in kept))
-
-
-def _epoch_of(line: str) -> float:
-    try:
-        return json.loads(line).get("epoch", math.inf)
-    except (json.JSONDecodeError, AttributeError):
-        return math.inf  # a line torn by a kill mid-write: dropped
-
-
 def train(
     config: TrainConfig,
     run_dir: Path | None = None,
     resume: bool = False,
     progress: Progress | None = None,
     log_every: int = 5,
+    warn: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train `config.method` on `config.data` into `run_dir` (or continue it with `resume`); see the module doc.
 
     Under torchrun (RANK, WORLD_SIZE set) every rank calls this: `config.batch_size` is then per rank, the
-    global batch `batch_size * world_size`, and rank 0 alone writes the run directory.
-    """
+    global batch `batch_size * world_size`, and rank 0 alone writes the run directory."""
     config.validate()
     device = resolve_device(config.device)
     with process_group(device) as ranks:
@@ -292,8 +229,9 @@ def train(
         # One job per run directory: rank 0 holds the lock for all of its ranks.
         with output_lock(run_dir / "run") if ranks.is_main else contextlib.nullcontext():
             return _train_locked(
-                config, run_dir, resume, progress if ranks.is_main else None, log_every, device, info, rows, ranks
-            )
+                config, run_dir, resume, progress if ranks.is_main else None, log_every, device, info, rows, ranks,
+                warn if ranks.is_main else None,
+            )  # fmt: skip
 
 
 def _train_locked(
@@ -306,6 +244,7 @@ def _train_locked(
     info: DatasetInfo,
     rows: np.ndarray,
     ranks: Ranks,
+    warn: Callable[[str], None] | None,
 ) -> TrainResult:
     main = ranks.is_main
     if resume:
@@ -347,7 +286,7 @@ def _train_locked(
     grid_i, grid_j = as_float_images(grid_x[:n_grid]), as_float_images(grid_x[n_grid:])
     if main:
         (run_dir / SAMPLES).mkdir(exist_ok=True)
-        _keep_metrics_up_to(run_dir / METRICS, epoch)
+        keep_metrics_up_to(run_dir / METRICS, epoch)
 
     n_train = len(train_images)
     world = ranks.world_size
@@ -355,12 +294,19 @@ def _train_locked(
         raise UserError(f"only {n_train} training image(s) after the split; training needs at least 2 per rank")
     batch = min(config.batch_size, n_train // world)  # per rank; all ranks shuffle with the same generator
     per_epoch = n_train // (batch * world) * batch * world  # the remainder is dropped; the next shuffle includes it
+    budget = config.budget(n_train, world)
+    if warn is not None and budget.steps < SHORT_RUN_STEPS:
+        warn(
+            f"this run makes only {budget.steps} optimizer steps ({budget.epochs} epochs on {n_train} training "
+            f"images); the nets need about {DEFAULT_STEPS} to reconstruct well: "
+            "leave out --epochs, or raise --steps"
+        )
     last: dict = {}
-    with stop_on_sigint() as stop_requested:
-        while epoch < config.epochs:
+    with stop_on_sigint() as stop_requested, EventLog(run_dir, enabled=main, after_epoch=epoch) as events:
+        while epoch < budget.epochs:
             done = train_one_epoch(
                 method, optimizers, train_images, shuffle, batch, epoch, ranks,
-                stop_requested, progress, log_every, config.epochs, checkpoint,
+                stop_requested, progress, log_every, budget.epochs, checkpoint,
             )  # fmt: skip
             step += done.steps
             if done.stopped:
@@ -371,7 +317,7 @@ def _train_locked(
                 break
             epoch += 1
             last = {"epoch": epoch, "step": step, **done.means}
-            checkpoints = epoch % config.checkpoint_every == 0 or epoch == config.epochs
+            checkpoints = epoch % budget.checkpoint_every == 0 or epoch == budget.epochs
             if not main:
                 checkpoint.epoch = epoch if checkpoints else checkpoint.epoch  # rank 0 writes it, all ranks name it
                 continue
@@ -385,15 +331,17 @@ def _train_locked(
                 # (_keep_metrics_up_to), whereas the other order would lose the epoch's line for good.
                 with (run_dir / METRICS).open("a") as f:
                     f.write(json.dumps(last) + "\n")
+                events.scalars(epoch, last)  # every loss term and diagnostic, when tensorboard is installed
                 if checkpoints:
                     checkpoint.write(method, optimizers, epoch, step, shuffle)
-                if epoch % config.sample_every == 0 or epoch == config.epochs:
+                if epoch % budget.sample_every == 0 or epoch == budget.epochs:
                     grid = interpolation_grid(method.model, grid_i, grid_j)
                     save_grid(grid, run_dir / SAMPLES / f"epoch_{epoch:03d}.png", GRID_STEPS + 2)
+                    events.images(epoch, "interpolation", grid, GRID_STEPS + 2)
             if progress is not None:
-                progress(epoch * per_epoch, config.epochs * per_epoch, epoch=epoch, **done.means, test_mse=test_mse)
+                progress(epoch * per_epoch, budget.epochs * per_epoch, epoch=epoch, **done.means, test_mse=test_mse)
     barrier(ranks)  # rank 0's last checkpoint is on disk when any rank returns
-    return TrainResult(run_dir, epoch, last, interrupted=epoch < config.epochs)  # short only after a Ctrl-C
+    return TrainResult(run_dir, epoch, last, interrupted=epoch < budget.epochs)  # short only after a Ctrl-C
 
 
 def train_one_epoch(
@@ -417,15 +365,17 @@ def train_one_epoch(
     per_epoch = n_batches * batch * world
     order = torch.randperm(len(images), generator=shuffle).to(images.device)
     sums: dict[str, Tensor] = {}
+    counts: dict[str, int] = {}  # a diagnostic measured every few steps is averaged over those steps only
     started = time.perf_counter()
     for b in range(n_batches):
         x = as_float_images(images[rank_slice(order, b, batch, ranks)])
         for name, value in method.training_step(x, optimizers).items():
             sums[name] = sums[name] + value if name in sums else value
+            counts[name] = counts.get(name, 0) + 1
         logs = b % log_every == 0 or b == n_batches - 1
         if progress is not None and logs:
             # The one sync per log; under DDP rank 0 shows its own running numbers, the log global ones.
-            running = {name: v.item() / (b + 1) for name, v in sums.items()}
+            running = {name: v.item() / counts[name] for name, v in sums.items()}
             if not ranks.enabled:  # a rank stopping alone would leave the others waiting
                 _check_finite(running, epoch + 1, checkpoint)
             progress(epoch * per_epoch + (b + 1) * batch * world, epochs * per_epoch, epoch=epoch + 1, **running)
@@ -434,7 +384,7 @@ def train_one_epoch(
             stopping = logs and any_rank(stopping, ranks, images.device)
         if stopping:
             break
-    means = {name: v.item() / (b + 1) for name, v in mean_across_ranks(sums, ranks).items()}
+    means = {name: v.item() / counts[name] for name, v in mean_across_ranks(sums, ranks).items()}
     _check_finite(means, epoch + 1, checkpoint)
     return EpochResult(means, b + 1, time.perf_counter() - started, stopping)
 

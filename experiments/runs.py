@@ -33,10 +33,10 @@ def train_or_resume(config: TrainConfig, run_dir: Path, progress: Progress | Non
         except UserError as e:
             raise UserError(f"{run_dir}: {e}; delete that folder or choose another output folder") from None
         done = int(load_checkpoint(run_dir / CHECKPOINT)["epoch"])
-        if done > config.epochs:
+        if config.epochs is not None and done > config.epochs:
             raise UserError(f"{run_dir} holds {done} epochs, more than the {config.epochs} asked for")
         if done == config.epochs:
-            return done
+            return done  # with a budget in steps the trainer finds the run finished itself
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:

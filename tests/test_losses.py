@@ -11,12 +11,16 @@ from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.losses import (
     PerceptualLoss,
     adversarial_loss,
-    cycle_loss,
     discriminator_loss,
+    latent_scale,
+    mean_squared_error,
+    r1_penalty,
+    relative_cycle_loss,
     smoothness_loss,
     squared_error,
 )
 from toolkit.aeai.methods import METHODS
+from toolkit.aeai.methods.aeai import gradient_norms
 from toolkit.aeai.nets import Decoder
 from toolkit.errors import UserError
 
@@ -33,8 +37,10 @@ def test_every_term_is_a_finite_non_negative_scalar() -> None:
     assert set(terms) == {"L_R", "L_A", "L_C", "L_S"}
     for name, value in (terms | disc).items():
         assert value.shape == (), name
-        assert torch.isfinite(value) and value > 0, name
-    assert 0 <= disc["D_acc"] <= 1
+        assert torch.isfinite(value) and value >= 0, name
+    assert all(terms[name] > 0 for name in terms)
+    for name in ("D_acc", "D_acc_real", "D_acc_fake"):
+        assert 0 <= disc[name] <= 1, name
     assert x_alpha.shape == (4, 3, 32, 32)  # 8 images -> 4 pairs, one alpha each
 
 
@@ -42,8 +48,30 @@ def test_per_item_losses_have_one_value_per_item() -> None:
     x, y = torch.rand(5, 3, 32, 32), torch.rand(5, 3, 32, 32)
     assert squared_error(x, y).shape == (5,) and torch.all(squared_error(x, y) > 0)
     assert torch.all(squared_error(x, x) == 0)
-    assert cycle_loss(torch.randn(5, 8), torch.randn(5, 8)).shape == (5,)
+    assert torch.allclose(mean_squared_error(x, y), squared_error(x, y) / x[0].numel())
+    z = torch.randn(5, 8)
+    assert relative_cycle_loss(z, torch.randn(5, 8), latent_scale(z)).shape == (5,)
     assert smoothness_loss(torch.randn(5, 3, 32, 32)).shape == (5,)
+
+
+def test_cycle_loss_cannot_be_met_by_shrinking_the_latent() -> None:
+    # The decoder's Linear + BatchNorm head is blind to the codes' scale in training: an encoder that shrinks
+    # its output c times shrinks an unnormalised cycle error c^2 times, with nothing learnt.
+    z, z_cycle = torch.randn(6, 8), torch.randn(6, 8)
+    full = relative_cycle_loss(z, z_cycle, latent_scale(z))
+    shrunk = relative_cycle_loss(z / 100, z_cycle / 100, latent_scale(z / 100))
+    assert torch.allclose(full, shrunk)
+    assert torch.allclose(relative_cycle_loss(z, z, latent_scale(z)), torch.zeros(6))
+
+
+def test_r1_penalty_is_half_the_squared_input_gradient() -> None:
+    # D(x) = w . x has input gradient w for every image: R1 = ||w||^2 / 2, and it trains w.
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    x = torch.randn(5, 2, requires_grad=True)
+    penalty = r1_penalty(x @ w, x)
+    assert torch.allclose(penalty, torch.tensor(12.5))
+    penalty.backward()
+    assert torch.allclose(w.grad, w.detach())
 
 
 def test_adversarial_loss_is_non_saturating_minus_log_d() -> None:
@@ -62,7 +90,7 @@ def test_discriminator_loss_is_low_when_it_is_right() -> None:
 def test_zero_lambdas_drop_their_terms_and_the_discriminator() -> None:
     method = aeai(lambda_a=0.0, lambda_c=0.0, lambda_s=0.0)
     terms, disc, _ = method.loss_terms(torch.rand(4, 3, 32, 32))
-    assert set(terms) == {"L_R"} and disc == {}
+    assert set(terms) == {"L_R"} and set(disc) == {"latent_rms"}
     assert method.extras == {} and set(method.configure_optimizers()) == {"model"}
 
 
@@ -159,3 +187,23 @@ def test_perceptual_loss_refuses_pickled_objects(tmp_path: Path) -> None:
     torch.save({"features.0.weight": object()}, bad)
     with pytest.raises(UserError, match="not a readable VGG16 weights file"):
         PerceptualLoss(bad)
+
+
+def test_training_step_logs_each_terms_decoder_gradient_every_few_steps() -> None:
+    method = aeai(diagnostics_every=2)
+    optimizers = method.configure_optimizers()
+    x = torch.rand(8, 3, 32, 32)
+    first, second, third = (method.training_step(x, optimizers) for _ in range(3))
+    grads = {f"grad_{name}" for name in ("L_R", "L_A", "L_C", "L_S")}
+    assert grads <= set(first) and grads <= set(third) and not grads & set(second)
+    assert all(torch.isfinite(first[g]) and first[g] > 0 for g in grads)
+    assert {"D_acc_real", "D_acc_fake", "latent_rms"} <= set(second)
+    # The norm is of the weighted term, at the decoder: doubling lambda_S doubles it, same weights and batch.
+    norms = []
+    for lambda_s in (0.1, 0.2):
+        method = aeai(lambda_s=lambda_s)
+        torch.manual_seed(1)
+        terms, _, _ = method.loss_terms(x)
+        norms.append(gradient_norms(method.weighted(terms), method.model.decoder))
+    assert torch.allclose(norms[1]["grad_L_S"], 2 * norms[0]["grad_L_S"])
+    assert torch.allclose(norms[1]["grad_L_R"], norms[0]["grad_L_R"])

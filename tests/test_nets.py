@@ -7,12 +7,12 @@ import copy
 import pytest
 import torch
 
-from toolkit.aeai.nets import Autoencoder, Decoder, Discriminator
+from toolkit.aeai.nets import Autoencoder, ConvAutoencoder, Decoder, Discriminator
 from toolkit.aeai.tangent import BatchNormWithTangent
 from toolkit.errors import UserError
 
 
-@pytest.mark.parametrize("size", [32, 64, 128])
+@pytest.mark.parametrize("size", [16, 32, 48, 64, 80, 128])
 def test_autoencoder_shapes_and_range(size: int) -> None:
     model = Autoencoder(size, latent=8, width=4).eval()
     x = torch.rand(3, 3, size, size)
@@ -31,13 +31,17 @@ def test_paper_feature_maps_go_from_16_to_128() -> None:
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.encoder.modules()) == 4
 
 
-def test_discriminator_gives_one_logit_per_image() -> None:
-    assert Discriminator(32, width=4)(torch.rand(5, 3, 32, 32)).shape == (5,)
+@pytest.mark.parametrize("size", [16, 48])
+def test_discriminators_take_any_multiple_of_16(size: int) -> None:
+    x = torch.rand(5, 3, size, size)
+    assert Discriminator(size, width=4)(x).shape == (5,)
+    assert ConvAutoencoder(size, width=4, style=8)(x).shape == x.shape
 
 
-def test_unsupported_image_size_is_a_user_error() -> None:
-    with pytest.raises(UserError, match="image size 48"):
-        Autoencoder(48)
+@pytest.mark.parametrize("size", [40, 8, 1024])
+def test_unsupported_image_size_is_a_user_error(size: int) -> None:
+    with pytest.raises(UserError, match=f"image size {size} .*multiple of 16.*--size"):
+        Autoencoder(size)
 
 
 def test_interpolate_endpoints_and_per_pair_alpha() -> None:

@@ -6,12 +6,19 @@ K alphas per pair (K = 1 random alpha ~ U[0,1], or K = M + 1 grid alphas n/M):
 
   L = mean over pairs of  L_R + lambda_A sum_alpha L_A + lambda_C sum_alpha L_C + lambda_S sum_alpha L_S
 
-As in section 2.3, the endpoints are decoded first and the interpolations after, in a second pass: that
-one carries a tangent when lambda_S > 0 (Decoder's dz), so that it yields x(alpha) and its exact derivative
-d x / d alpha = J_g(z(alpha)) (z_j - z_i) together. (One shared pass would carry zero tangents through the
-decoder for the endpoints, and mix their BatchNorm statistics with the interpolations'.) D is updated every
-iteration with the standard GAN loss, real = P training images of the batch, fake = the P K decoded
-interpolations (detached, in effect: its loss only updates D).
+every term a per-element mean (toolkit.aeai.losses), the cycle term relative to the codes' scale.
+
+The endpoints and the interpolations are decoded in ONE pass, so that the decoder's BatchNorm sees in
+training the same mix it averages into its running statistics for evaluation (two passes gave each its own
+statistics, and an eval-mode reconstruction error several times the training one). That pass carries a
+tangent when lambda_S > 0 (Decoder's dz; zero for the endpoints), so that it yields x(alpha) and its exact
+derivative d x / d alpha = J_g(z(alpha)) (z_j - z_i) together. D is updated every iteration with the
+standard GAN loss, real = the 2P training images of the batch, fake = the P K decoded interpolations
+(detached, in effect: its loss only updates D), optionally with R1, spectral norm and DiffAugment.
+
+Diagnostics, every `diagnostics_every` steps: the norm of the gradient that each weighted term sends to the
+decoder's parameters (grad_L_R, grad_L_A, ...), so that "does this term act?" has a number; and always D's
+accuracy on real and on fake images apart, and the codes' RMS (a shrinking latent shows there).
 """
 
 from __future__ import annotations
@@ -20,14 +27,28 @@ import torch
 from torch import Tensor, nn
 
 from toolkit.aeai.config import TrainConfig
+from toolkit.aeai.diffaugment import diff_augment
 from toolkit.aeai.losses import (
     adversarial_loss,
-    cycle_loss,
     discriminator_loss,
+    latent_scale,
+    mean_squared_error,
+    r1_penalty,
+    relative_cycle_loss,
     smoothness_loss,
 )
 from toolkit.aeai.methods.base import Method, adam
 from toolkit.aeai.nets import Discriminator
+
+
+def gradient_norms(terms: dict[str, Tensor], network: nn.Module) -> dict[str, Tensor]:
+    """grad_<term>: the L2 norm of each (weighted) term's gradient with respect to `network`'s parameters."""
+    params = [p for p in network.parameters() if p.requires_grad]
+    norms = {}
+    for name, value in terms.items():
+        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        norms[f"grad_{name}"] = torch.sqrt(sum(g.float().square().sum() for g in grads if g is not None))
+    return norms
 
 
 class AEAI(Method):
@@ -38,7 +59,10 @@ class AEAI(Method):
     def __init__(self, config: TrainConfig, image_size: int) -> None:
         super().__init__(config, image_size)
         # Without the adversarial term there is nothing for D to train: the "without D" ablation has none.
-        self.discriminator = Discriminator(image_size, config.width) if config.lambda_a > 0 else None
+        self.discriminator = None
+        if config.lambda_a > 0:
+            self.discriminator = Discriminator(image_size, config.width, spectral_norm=config.d_spectral_norm)
+        self.steps = 0  # for the diagnostics' schedule; not checkpointed (a resumed run measures at other steps)
 
     @property
     def extras(self) -> dict[str, nn.Module]:
@@ -47,7 +71,8 @@ class AEAI(Method):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = super().configure_optimizers()
         if self.discriminator is not None:
-            optimizers["discriminator"] = adam(self.discriminator, lr=self.config.lr)
+            betas = (self.config.d_beta1, 0.999)
+            optimizers["discriminator"] = adam(self.discriminator, lr=self.config.lr, betas=betas)
         return optimizers
 
     def sample_alphas(self, n_pairs: int, device: torch.device) -> Tensor:
@@ -57,8 +82,14 @@ class AEAI(Method):
             return torch.linspace(0.0, 1.0, m + 1, device=device).expand(n_pairs, m + 1)
         return torch.rand(n_pairs, 1, device=device)
 
+    def reconstruction(self, x: Tensor, x_hat: Tensor) -> Tensor:
+        """Per-image L_R (B,): the mean squared error over the pixels, or the perceptual loss (a mean too)."""
+        if self.perceptual is not None:
+            return self.perceptual(x.float(), x_hat.float())
+        return mean_squared_error(x, x_hat)
+
     def loss_terms(self, x: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor]:
-        """The four terms (averaged over pairs), D's loss and accuracy, the interpolations (P K, 3, S, S)."""
+        """The four terms (averaged over pairs), D's loss and diagnostics, the interpolations (P K, 3, S, S)."""
         c = self.config
         n_pairs = x.shape[0] // 2
         x = x[: 2 * n_pairs]  # an odd image out has no partner
@@ -66,46 +97,62 @@ class AEAI(Method):
         z_i, z_j = z[:n_pairs], z[n_pairs:]
         alpha = self.sample_alphas(n_pairs, x.device)  # (P, K)
         k = alpha.shape[1]
-        dz = (z_j - z_i)[:, None, :].expand(-1, k, -1)  # (P, K, latent): d z(alpha) / d alpha
-        z_alpha = (z_i[:, None, :] + alpha[..., None] * dz).reshape(n_pairs * k, -1)  # (P K, latent)
-        x_hat = self.model.decode(z)  # (2P, 3, S, S)
+        dz = (z_j - z_i)[:, None, :].expand(-1, k, -1).reshape(n_pairs * k, -1)  # (P K, latent): d z(alpha)/d alpha
+        z_alpha = z_i.repeat_interleave(k, 0) + alpha.reshape(-1, 1) * dz  # (P K, latent)
+        codes = torch.cat([z, z_alpha])  # (2P + P K, latent): one decoder batch, one set of BatchNorm statistics
         if c.lambda_s > 0:
-            # One pass gives x(alpha) and its exact derivative d x / d alpha along the direction z_j - z_i.
-            x_alpha, dx_dalpha = self.model.decoder(z_alpha, dz.reshape(n_pairs * k, -1))
+            decoded, tangents = self.model.decoder(codes, torch.cat([torch.zeros_like(z), dz]))
+            dx_dalpha = tangents[2 * n_pairs :]  # (P K, 3, S, S)
         else:
-            x_alpha, dx_dalpha = self.model.decode(z_alpha), None  # (P K, 3, S, S)
+            decoded, dx_dalpha = self.model.decode(codes), None
+        x_hat, x_alpha = decoded[: 2 * n_pairs], decoded[2 * n_pairs :]
 
-        recon = self.reconstruction_error(x, x_hat)  # (2P,)
+        recon = self.reconstruction(x, x_hat)  # (2P,)
         terms = {"L_R": (recon[:n_pairs] + recon[n_pairs:]).mean()}  # both endpoints of each pair
+        diagnostics = {"latent_rms": latent_scale(z).sqrt()}
 
         def per_pair(values: Tensor) -> Tensor:
             # (P K,) -> scalar: the paper's sum over the alphas of a pair, then the mean over pairs.
             return values.view(n_pairs, k).sum(1).mean()
 
-        disc: dict[str, Tensor] = {}
         if self.discriminator is not None:
-            # Real = the P images x_j, fake = the P K interpolations. Two D passes, not one on both: L_A's
-            # backward then runs through D for the fakes only (D has no BatchNorm, so the verdicts are the same).
-            real = self.discriminator(x[n_pairs:].to(x_alpha.dtype))  # (P,)
-            fake = self.discriminator(x_alpha)  # (P K,)
+            seen_real, seen_fake = x.to(x_alpha.dtype), x_alpha
+            if c.d_augment:
+                seen_real, seen_fake = diff_augment(seen_real), diff_augment(seen_fake)
+            seen_real = seen_real.detach().requires_grad_(c.r1 > 0)
+            real = self.discriminator(seen_real)  # (2P,)
+            fake = self.discriminator(seen_fake)  # (P K,): L_A's backward runs through D for the fakes only
             terms["L_A"] = per_pair(adversarial_loss(fake))
-            disc["D_loss"] = discriminator_loss(real, fake)
-            disc["D_acc"] = ((real.detach() > 0).sum() + (fake.detach() < 0).sum()) / (len(real) + len(fake))
+            d_loss = discriminator_loss(real, fake)
+            if c.r1 > 0:
+                d_loss = d_loss + c.r1 * r1_penalty(real, seen_real)
+            acc_real, acc_fake = (real.detach() > 0).float().mean(), (fake.detach() < 0).float().mean()
+            diagnostics |= {"D_loss": d_loss, "D_acc": (acc_real + acc_fake) / 2}
+            diagnostics |= {"D_acc_real": acc_real, "D_acc_fake": acc_fake}
         if c.lambda_c > 0:
-            terms["L_C"] = per_pair(cycle_loss(z_alpha, self.model.encode(x_alpha)))
+            scale = latent_scale(z_alpha)
+            terms["L_C"] = per_pair(relative_cycle_loss(z_alpha, self.model.encode(x_alpha), scale))
         if dx_dalpha is not None:
             terms["L_S"] = per_pair(smoothness_loss(dx_dalpha))
-        return terms, disc, x_alpha
+        return terms, diagnostics, x_alpha
 
-    def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+    def weighted(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each term times its lambda, as it enters the autoencoder's loss."""
         c = self.config
         weights = {"L_R": 1.0, "L_A": c.lambda_a, "L_C": c.lambda_c, "L_S": c.lambda_s}
+        return {name: weights[name] * value for name, value in terms.items()}
+
+    def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         with self.autocast():
-            terms, disc, _ = self.loss_terms(x)
-        loss = sum(weights[name] * value for name, value in terms.items())
+            terms, diagnostics, _ = self.loss_terms(x)
+        weighted = self.weighted(terms)
+        loss = sum(weighted.values())
+        logged = {"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}}
+        if self.steps % self.config.diagnostics_every == 0:
+            logged |= gradient_norms(weighted, self.model.decoder)
+        self.steps += 1
         # Each loss reaches only its own network: L_A trains the autoencoder through D but not D, and D's loss
         # stops at x(alpha) as if it were detached. Autograd skips the gradients nobody asked for.
-        losses = {"model": loss} | ({"discriminator": disc["D_loss"]} if self.discriminator is not None else {})
+        losses = {"model": loss} | ({"discriminator": diagnostics["D_loss"]} if self.discriminator is not None else {})
         self.update(optimizers, losses)
-        logged = {"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}}
-        return logged | {name: value.detach() for name, value in disc.items()}
+        return logged | {name: value.detach() for name, value in diagnostics.items()}

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from toolkit.aeai.config import DEFAULT_LRS, SPLITS, TrainConfig
+from toolkit.aeai.config import DEFAULT_LRS, DEFAULT_STEPS, SAMPLE_GRIDS, SPLITS, TrainConfig
 from toolkit.cli.options import DeviceChoice
 from toolkit.cli.progress import console, progress_bar
+from toolkit.errors import UserError
 
 D = TrainConfig()  # the paper's defaults, shown in --help; options left out keep them
 LRS = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LRS.items())
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrainConfig)}  # "int", "float | None", ...
+FILE_EXTRAS = ("image_size", "data_path")  # what a run's config.json holds besides the TrainConfig fields
 SplitChoice = StrEnum("SplitChoice", {name: name for name in SPLITS})  # what --split accepts
 
 
@@ -24,10 +28,59 @@ def _plain(value: object) -> object:
     return str(value) if isinstance(value, Path | StrEnum) else value
 
 
+def _check_type(path: Path, name: str, value: object) -> object:
+    """`value` of field `name` as its option would give it (an int where a float goes becomes a float); a value of
+    the wrong JSON type is a one-line UserError."""
+    parts = [part.strip() for part in FIELD_TYPES[name].split("|")]
+    kinds = [{"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}.get(p) for p in parts]
+    if None in kinds:
+        return value  # a type this check does not know: TrainConfig.validate has the last word
+    if type(value) is int and float in kinds and int not in kinds:
+        return float(value)
+    if type(value) not in kinds:  # type(): a JSON true is no int here
+        raise UserError(f"--config {path}: {name} must be {FIELD_TYPES[name]}, got {json.dumps(value)}")
+    return value
+
+
+def config_from_file(path: Path, given: dict) -> TrainConfig:
+    """The TrainConfig of a saved config.json (a run's, or one written by hand), the options given on the command
+    line (`given`) replacing its values; a missing or bad file, or an unknown key, is a one-line UserError."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"--config {path}: not a readable JSON file ({e})") from None
+    if not isinstance(saved, dict):
+        raise UserError(f"--config {path}: expected a JSON object of settings, got {type(saved).__name__}")
+    unknown = sorted(set(saved) - set(CONFIG_FIELDS) - set(FILE_EXTRAS))
+    if unknown:
+        raise UserError(
+            f"--config {path}: unknown setting(s) {', '.join(unknown)}; a config holds toolkit train's options "
+            f"(as field names: batch_size, lambda_a, ...) and {', '.join(FILE_EXTRAS)}"
+        )
+    settings = {name: _check_type(path, name, value) for name, value in saved.items() if name in CONFIG_FIELDS}
+    data_path = saved.get("data_path")
+    if "data" not in given and isinstance(data_path, str) and Path(data_path).is_file():
+        settings["data"] = data_path  # absolute: the run's very file, from whatever folder
+    method = settings.get("method", D.method)
+    if "method" in given and "lr" not in given and settings.get("lr") == DEFAULT_LRS.get(method):
+        settings.pop("lr")  # the old method's default rate, recorded as such: the new method takes its own
+    return TrainConfig(**{**settings, **given})
+
+
 def train(
     data: Annotated[Path | None, typer.Option(help=f"Dataset file (.h5). Default: {D.data}.")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Run directory. Default: runs/TIME-METHOD (with --resume: runs/latest).")
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A config.json to start from (a run's: its settings and dataset); options given here override "
+            "it, options left out take its values.",
+        ),
     ] = None,
     method: Annotated[
         str | None,
@@ -37,7 +90,15 @@ def train(
         ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help=f"Total epochs (with --resume: train on up to this many). Default: {D.epochs}.")
+        int | None,
+        typer.Option(help="Total epochs (with --resume: train on up to this many), instead of --steps."),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Optimizer steps, rounded up to whole epochs; the budget when --epochs is not given. "
+            f"Default: {DEFAULT_STEPS} (the pole: 120 epochs; one 58-image object: 1680)."
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
@@ -72,6 +133,28 @@ def train(
             "Default: 0, one alpha ~ U(0,1) per pair."
         ),
     ] = None,
+    r1: Annotated[
+        float | None,
+        typer.Option(help=f"aeai: weight of the R1 gradient penalty on D's real images; 0: none. Default: {D.r1:g}."),
+    ] = None,
+    d_spectral_norm: Annotated[
+        bool | None,
+        typer.Option("--d-spectral-norm/--no-d-spectral-norm", help="aeai: spectral normalisation of D's layers."),
+    ] = None,
+    d_augment: Annotated[
+        bool | None,
+        typer.Option("--d-augment/--no-d-augment", help="aeai: DiffAugment (translation, cutout) of all that D sees."),
+    ] = None,
+    d_beta1: Annotated[
+        float | None, typer.Option(help=f"aeai: Adam's beta1 for the discriminator. Default: {D.d_beta1:g}.")
+    ] = None,
+    diagnostics_every: Annotated[
+        int | None,
+        typer.Option(
+            help="aeai: steps between measurements of each term's gradient norm at the decoder (logged as "
+            f"grad_L_R, ...). Default: {D.diagnostics_every}."
+        ),
+    ] = None,
     perceptual: Annotated[
         Path | None, typer.Option(help="VGG16 weights file: use the perceptual loss for L_R instead of L2.")
     ] = None,
@@ -92,13 +175,15 @@ def train(
     ] = None,
     sample_every: Annotated[
         int | None,
-        typer.Option(help=f"Epochs between interpolation grids (samples/epoch_XXX.png). Default: {D.sample_every}."),
+        typer.Option(
+            help=f"Epochs between interpolation grids (samples/epoch_XXX.png). Default: about {SAMPLE_GRIDS} a run."
+        ),
     ] = None,
     checkpoint_every: Annotated[
         int | None,
         typer.Option(
             help="Epochs between checkpoints (a kill loses at most these; Ctrl-C saves at once). "
-            f"Raise it when an epoch is a single step. Default: {D.checkpoint_every}."
+            "Default: every epoch up to 100 epochs, then about 100 checkpoints a run."
         ),
     ] = None,
     device: Annotated[
@@ -149,14 +234,23 @@ def train(
     from toolkit.aeai.trainer import resume_config
     from toolkit.aeai.trainer import train as run_training
 
+    # Every TrainConfig option defaults to None, so a value here is one the command line gave.
     given = {name: _plain(options[name]) for name in CONFIG_FIELDS if options.get(name) is not None}
+    if resume and config_file is not None:
+        raise UserError("--config starts a new run; --resume continues a run with its own config: use one of them")
     if resume:
         out = (out if out is not None else Path("runs/latest")).resolve()
         config = resume_config(out, given)
+    elif config_file is not None:
+        config = config_from_file(config_file, given)
     else:
         config = TrainConfig(**given)
+
+    def warn(message: str) -> None:
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
     with progress_bar("train") as update:
-        result = run_training(config, out, resume=resume, progress=update)
+        result = run_training(config, out, resume=resume, progress=update, warn=warn)
     if not ranks_from_environment().is_main:
         return  # under torchrun, rank 0 reports for all
     m = result.metrics
