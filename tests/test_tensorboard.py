@@ -33,6 +33,20 @@ def test_training_writes_scalars_and_the_interpolation_grid(tiny_dataset: Path, 
     assert [image.step for image in grid] == [1, 2] and grid[0].width > grid[0].height > 0
 
 
+def test_a_resumed_log_drops_what_was_logged_after_the_checkpoint(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with EventLog(tmp_path) as log:  # killed after epoch 3, its checkpoint holds epoch 1
+        for epoch in (1, 2, 3):
+            log.scalars(epoch, {"epoch": epoch, "loss": float(epoch)})
+    with EventLog(tmp_path, after_epoch=1) as log:
+        log.scalars(2, {"epoch": 2, "loss": 20.0})
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("loss")] == [(1, 1.0), (2, 20.0)]
+
+
 def test_without_tensorboard_the_log_does_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # importing it now raises ImportError
     with EventLog(tmp_path) as log:
