@@ -63,6 +63,8 @@ def config_from_file(path: Path, given: dict) -> TrainConfig:
     data_path = saved.get("data_path")
     if "data" not in given and isinstance(data_path, str) and Path(data_path).is_file():
         settings["data"] = data_path  # absolute: the run's very file, from whatever folder
+    if "epochs" in given or "steps" in given:  # one budget, the command line's, whether --epochs or --steps
+        settings = {name: value for name, value in settings.items() if name not in ("epochs", "steps")}
     method = settings.get("method", D.method)
     if "method" in given and "lr" not in given and settings.get("lr") == DEFAULT_LRS.get(method):
         settings.pop("lr")  # the old method's default rate, recorded as such: the new method takes its own
