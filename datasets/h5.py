@@ -323,6 +323,17 @@ def _validate(path: Path, f: h5py.File) -> DatasetInfo:
     periods = np.asarray(params.attrs.get("periods", np.zeros(len(names))), dtype=np.float64)
     if periods.shape != (len(names),):
         raise _bad(path, f"'params' periods attribute must have {len(names)} values")
+    if not (np.isfinite(periods) & (periods >= 0)).all():
+        raise _bad(path, f"'params' periods must be finite and >= 0 (0: not periodic), found {periods.tolist()}")
+    param_values = params[...].astype(np.float32)
+    bad = np.argwhere(~np.isfinite(param_values))  # (K, 2) (row, column), rows ascending
+    if len(bad):
+        row, column = bad[0]
+        raise _bad(
+            path,
+            f"parameter '{names[column]}' is {param_values[row, column]} at row {row} ({len(bad)} non-finite "
+            "value(s) in 'params'); every parameter must be a finite number",
+        )
     if labels.shape != (n,) or labels.dtype.kind not in "iu":
         raise _bad(path, f"'labels' must be integer (N={n},), found {labels.dtype} {labels.shape}")
     label_values = labels[...].astype(np.int64)
@@ -349,7 +360,7 @@ def _validate(path: Path, f: h5py.File) -> DatasetInfo:
         image_size=images.shape[1],
         param_names=names,
         periods=periods,
-        params=params[...].astype(np.float32),
+        params=param_values,
         labels=label_values,
         label_names=label_names,
         settings=settings if isinstance(settings, dict) else {"value": settings},

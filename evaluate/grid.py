@@ -82,7 +82,7 @@ def find_grid(data: DatasetInfo, labels: list[int] | None = None) -> Grid:
             if np.abs(gaps - step).max() > 10 * GRID_TOLERANCE:
                 raise UserError(
                     f"{data.path}: parameter '{name}' is not on a regular grid (steps from {gaps.min():g} "
-                    f"to {gaps.max():g}); evaluate needs images at evenly spaced parameter values"
+                    f"to {gaps.max():g}); the interval measures need images at evenly spaced values of every parameter"
                 )
         wraps = period > 0 and len(unique) > 1 and abs(len(unique) * step - period) < 10 * GRID_TOLERANCE
         axes.append(Axis(name, column, unique, step, period, wraps))

@@ -15,6 +15,21 @@ import numpy as np
 
 from toolkit.errors import UserError
 
+DATASET_SUFFIXES = (".h5", ".hdf5")  # what a dataset file written by the toolkit is called
+
+
+def _not_a_directory(path: Path) -> None:
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a directory; --out needs a file path")
+
+
+def check_extension(path: Path, allowed: tuple[str, ...], what: str) -> None:
+    """Refuse an output name the command cannot write (a strip named .txt, a dataset named .png) before any work."""
+    _not_a_directory(path)
+    if Path(path).suffix.lower() not in allowed:
+        names = ", ".join(allowed[:-1]) + f" or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
+        raise UserError(f"{path}: {what} must end in {names}; choose such a name for --out")
+
 
 def check_writable_dir(path: Path) -> None:
     """Fail early (before hours of work) when the folder of `path` cannot be created or written."""
@@ -23,8 +38,7 @@ def check_writable_dir(path: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output folder {folder}: {e.strerror}") from None
-    if Path(path).is_dir():
-        raise UserError(f"{path} is a directory; --out needs a file path")
+    _not_a_directory(path)
     # os.access says yes to root everywhere; only creating a file proves the folder takes one.
     try:
         with tempfile.TemporaryFile(dir=folder):

@@ -28,6 +28,7 @@ app = typer.Typer(
 COMMANDS = {
     "info": data.info,
     "import-coil": data.import_coil,
+    "import-folder": data.import_folder,
     "render-pole": render.render_pole,
     "render-turntable": render.render_turntable,
     "merge": render.merge,

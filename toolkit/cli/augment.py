@@ -52,10 +52,11 @@ def augment(
     the method and the seed. An interrupted run resumes when the same command is run again.
     """
     from toolkit.augment.generate import AugmentConfig, generate, sha256_file
-    from toolkit.files import check_writable_dir, output_lock
+    from toolkit.files import DATASET_SUFFIXES, check_extension, check_writable_dir, output_lock
 
     cfg = AugmentConfig(n=n, seed=seed, batch_size=batch_size, pairs=pairs, max_gap=max_gap, alpha=alpha)
     cfg.validate()
+    check_extension(out, DATASET_SUFFIXES, "a dataset file")
     check_writable_dir(out)
 
     from toolkit.aeai.run import load_run

@@ -150,12 +150,15 @@ def interpolate(
 
     from toolkit.evaluate import pictures as vis
     from toolkit.evaluate.compare import load_with_data
-    from toolkit.files import check_writable_dir
+    from toolkit.files import check_extension, check_writable_dir
 
     if steps < 2:
         raise UserError(f"--steps must be at least 2 (alpha 0 and 1), got {steps}")
     if examples < 1:
         raise UserError(f"--examples must be positive, got {examples}")
+    check_extension(
+        out, (".png", ".jpg", ".jpeg", ".gif"), "interpolate's output (a PNG or JPEG image, a GIF animation)"
+    )
     check_writable_dir(out)
     is_gif = out.suffix.lower() == ".gif"
     if (grid or corners) and is_gif:

@@ -35,11 +35,12 @@ def _default_out(out: Path | None, name: str, shard_text: str | None) -> Path:
 
 
 def _render(scene, grid, out: Path, settings, workers: int | None, shard_text: str | None) -> None:
-    from toolkit.files import check_writable_dir, output_lock
+    from toolkit.files import DATASET_SUFFIXES, check_extension, check_writable_dir, output_lock
     from toolkit.render.grid import parse_shard
     from toolkit.render.runner import render_grid
 
     shard = parse_shard(shard_text)
+    check_extension(out, DATASET_SUFFIXES, "a dataset file")
     check_writable_dir(out)
     with output_lock(out), progress_bar(f"render {scene.name}") as update:
         path = render_grid(scene, grid, out, settings, workers=workers, shard=shard, progress=update)
@@ -115,9 +116,10 @@ def merge(
 
     Parts rendered with different settings, or leaving gaps or overlapping, are refused.
     """
-    from toolkit.files import check_writable_dir, output_lock
+    from toolkit.files import DATASET_SUFFIXES, check_extension, check_writable_dir, output_lock
     from toolkit.render.merge import merge_parts
 
+    check_extension(out, DATASET_SUFFIXES, "a dataset file")
     check_writable_dir(out)
     with output_lock(out), progress_bar("merge") as update:
         path = merge_parts(parts, out, progress=update)
