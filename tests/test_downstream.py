@@ -11,8 +11,9 @@ import torch
 from helpers import run_cli
 from toolkit.datasets import DatasetSpec, H5Writer, open_dataset
 from toolkit.errors import UserError
-from toolkit.experiments.downstream import angular_error_deg, light_direction, sparse_split, train_and_score
+from toolkit.experiments.downstream import train_and_score
 from toolkit.experiments.downstream_plan import DownstreamConfig
+from toolkit.experiments.downstream_targets import DirectionTarget, angular_error_deg, light_direction, sparse_split
 
 
 def pole_like(path: Path, size: int = 32) -> Path:
@@ -34,7 +35,7 @@ def pole_like(path: Path, size: int = 32) -> Path:
 
 def test_pole_split_keeps_every_fourth_azimuth(tmp_path: Path) -> None:
     data = open_dataset(pole_like(tmp_path / "p.h5"))
-    train, test = sparse_split(data, "pole")
+    train, test = sparse_split(data, DownstreamConfig().protocol("p"))
     assert len(train) == 8 * 18 and len(test) == 8 * 54
     assert sorted(set(data.params[train, 1].tolist())) == list(range(0, 360, 20))
     assert not set(data.params[test, 1].tolist()) & set(range(0, 360, 20))
@@ -55,8 +56,9 @@ def test_cnn_learns_the_light_direction(tmp_path: Path) -> None:
     x = torch.from_numpy(data.read_images(rows)).permute(0, 3, 1, 2).float() / 255
     y = torch.from_numpy(light_direction(data.params, data.param_names))
     cfg = DownstreamConfig(steps=150, batch_size=32)
-    trained = train_and_score("pole", (x, y), None, (x, y), 1, cfg, seed=0)
-    untrained = train_and_score("pole", (x, y), None, (x, y), 1, DownstreamConfig(steps=1, lr=1e-9), seed=0)
+    target = DirectionTarget(data.param_names)
+    trained = train_and_score(target, (x, y), None, (x, y), cfg, seed=0)
+    untrained = train_and_score(target, (x, y), None, (x, y), DownstreamConfig(steps=1, lr=1e-9), seed=0)
     assert trained < 0.5 * untrained, (trained, untrained)
 
 
