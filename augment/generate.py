@@ -9,6 +9,7 @@ equals an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +23,8 @@ from toolkit.datasets import DatasetInfo, DatasetSpec, H5Writer
 from toolkit.datasets.params import interpolate_params
 from toolkit.datasets.torch_dataset import to_float, to_uint8
 from toolkit.errors import UserError
+
+MAX_BATCHES_PER_FILL = 20  # with a label-error threshold: give up after 20x the batches an unfiltered file takes
 
 
 @dataclass
@@ -115,11 +118,14 @@ def generate(
     device: torch.device,
     transform_path: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Path:
     """Write `cfg.n` interpolated images between pairs of `rows` of `data` to `out`; returns `out`.
 
     `model` has `encode`, `decode` and `interpolate` (see `toolkit.aeai.run`). `provenance` (source
-    dataset, checkpoint sha256, method, ...) is stored in the file's settings beside `cfg`.
+    dataset, checkpoint sha256, method, ...) is stored in the file's settings beside `cfg`. `keep(images,
+    params, labels)` -> bool mask drops images (a label-fidelity threshold); batches are then drawn until `n`
+    pass, and a resumed file replays its batches to find where it stopped.
     """
     cfg.validate()
     rows = np.sort(np.asarray(rows, np.int64))
@@ -148,10 +154,20 @@ def generate(
             progress(done, cfg.n)
         if done < cfg.n:
             codes = encode_rows(model, data, rows, device, cfg.batch_size)  # (len(rows), latent)
-        for batch, start in enumerate(range(0, cfg.n, cfg.batch_size)):
-            if start < done:
+        passed = cfg.n if done >= cfg.n else 0  # images of the stream that passed `keep` (all, without it)
+        for batch in itertools.count():
+            start = batch * cfg.batch_size
+            if passed >= cfg.n:
+                break
+            if keep is None and start < done:
+                passed = start + cfg.batch_size
                 continue
-            size = min(cfg.batch_size, cfg.n - start)
+            if keep is not None and batch > MAX_BATCHES_PER_FILL * (cfg.n // cfg.batch_size + 1):
+                raise UserError(
+                    f"only {passed} of {cfg.n} generated images passed the label-error threshold after {batch} "
+                    "batches; raise the threshold"
+                )
+            size = cfg.batch_size if keep is not None else min(cfg.batch_size, cfg.n - start)
             rng = np.random.default_rng([cfg.seed, batch])
             chosen = pairs[rng.integers(0, len(pairs), size=size)]  # (b, 2) dataset rows
             alpha = sample_alpha(rng, size, cfg.alpha)  # (b,)
@@ -165,9 +181,23 @@ def generate(
                         f"use transforms that keep uint8 {data.image_size}x{data.image_size}x3"
                     )
             params = interpolate_params(data.params[chosen[:, 0]], data.params[chosen[:, 1]], alpha, data.periods)
-            writer.append(images, params, data.labels[chosen[:, 0]], alpha=alpha, source_index=chosen)
+            labels = data.labels[chosen[:, 0]]
+            if keep is not None:
+                mask = np.flatnonzero(keep(images, params, labels))[: cfg.n - passed]
+                images, params, labels, alpha, chosen = (
+                    images[mask],
+                    params[mask],
+                    labels[mask],
+                    alpha[mask],
+                    chosen[mask],
+                )
+            passed += len(images)
+            if passed <= done:  # a resumed file holds these already
+                continue
+            new = slice(len(images) - (passed - max(done, passed - len(images))), None)
+            writer.append(images[new], params[new], labels[new], alpha=alpha[new], source_index=chosen[new])
             if progress:
-                progress(start + size, cfg.n)
+                progress(passed, cfg.n)
     except BaseException:
         writer.abort(keep=True)  # the .partial stays for the same command to resume
         raise
