@@ -36,8 +36,8 @@ def mean_squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
 
 
 def latent_scale(z: Tensor) -> Tensor:
-    """The codes' mean square over the batch and the dimensions, detached: the unit of `relative_cycle_loss`."""
-    return z.detach().float().square().mean()
+    """The codes' variance over the batch, averaged over the dimensions, detached: `relative_cycle_loss`'s unit."""
+    return z.detach().float().var(0).mean()
 
 
 def relative_cycle_loss(z_alpha: Tensor, z_cycle: Tensor, scale: Tensor) -> Tensor:
@@ -45,7 +45,9 @@ def relative_cycle_loss(z_alpha: Tensor, z_cycle: Tensor, scale: Tensor) -> Tens
 
     In training mode the decoder opens with Linear (no bias) + BatchNorm, which is blind to the codes' scale:
     g(c z) = g(z). Unnormalised, the cycle error would then shrink as c^2 with the encoder's output, whatever
-    the decoder does; divided by the (detached) mean square of the codes it does not.
+    the decoder does. Divided by the codes' spread (their variance over the batch, detached) it does not; nor
+    can a shared offset meet it (measured: by their mean square instead, every code drifted to one point plus a
+    small spread, and the decoder drew the same shadowless blob for all).
     """
     return (z_cycle.float() - z_alpha.float()).square().mean(1) / scale.clamp_min(1e-12)
 

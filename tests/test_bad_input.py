@@ -167,7 +167,7 @@ def case_table(i: Inputs, tmp: Path) -> dict[str, Callable[[], Case]]:
         ),
         "merge-a-file-not-rendered": lambda: Case(["merge", data, "--out", str(out)], "not written by render", [out]),
         "train-unsupported-image-size": lambda: with_problem(
-            train_on(write_dataset(tmp / "s16.h5", size=16)), "image size 16 is not supported"
+            train_on(write_dataset(tmp / "s40.h5", size=40)), "image size 40 is not supported"
         ),
         # run directories and checkpoints
         "train-resume-without-checkpoint": lambda: Case(

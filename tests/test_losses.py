@@ -61,6 +61,9 @@ def test_cycle_loss_cannot_be_met_by_shrinking_the_latent() -> None:
     full = relative_cycle_loss(z, z_cycle, latent_scale(z))
     shrunk = relative_cycle_loss(z / 100, z_cycle / 100, latent_scale(z / 100))
     assert torch.allclose(full, shrunk)
+    # Nor by moving every code far from the origin: the unit is the codes' spread, not their mean square.
+    shifted = relative_cycle_loss(z + 100, z_cycle + 100, latent_scale(z + 100))
+    assert torch.allclose(full, shifted, rtol=1e-3)
     assert torch.allclose(relative_cycle_loss(z, z, latent_scale(z)), torch.zeros(6))
 
 
@@ -90,7 +93,7 @@ def test_discriminator_loss_is_low_when_it_is_right() -> None:
 def test_zero_lambdas_drop_their_terms_and_the_discriminator() -> None:
     method = aeai(lambda_a=0.0, lambda_c=0.0, lambda_s=0.0)
     terms, disc, _ = method.loss_terms(torch.rand(4, 3, 32, 32))
-    assert set(terms) == {"L_R"} and set(disc) == {"latent_rms"}
+    assert set(terms) == {"L_R"} and set(disc) == {"latent_std"}
     assert method.extras == {} and set(method.configure_optimizers()) == {"model"}
 
 
@@ -197,7 +200,7 @@ def test_training_step_logs_each_terms_decoder_gradient_every_few_steps() -> Non
     grads = {f"grad_{name}" for name in ("L_R", "L_A", "L_C", "L_S")}
     assert grads <= set(first) and grads <= set(third) and not grads & set(second)
     assert all(torch.isfinite(first[g]) and first[g] > 0 for g in grads)
-    assert {"D_acc_real", "D_acc_fake", "latent_rms"} <= set(second)
+    assert {"D_acc_real", "D_acc_fake", "latent_std"} <= set(second)
     # The norm is of the weighted term, at the decoder: doubling lambda_S doubles it, same weights and batch.
     norms = []
     for lambda_s in (0.1, 0.2):

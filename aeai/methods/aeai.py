@@ -18,7 +18,7 @@ standard GAN loss, real = the 2P training images of the batch, fake = the P K de
 
 Diagnostics, every `diagnostics_every` steps: the norm of the gradient that each weighted term sends to the
 decoder's parameters (grad_L_R, grad_L_A, ...), so that "does this term act?" has a number; and always D's
-accuracy on real and on fake images apart, and the codes' RMS (a shrinking latent shows there).
+accuracy on real and on fake images apart, and the codes' spread (a collapsing latent shows there).
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ class AEAI(Method):
 
         recon = self.reconstruction(x, x_hat)  # (2P,)
         terms = {"L_R": (recon[:n_pairs] + recon[n_pairs:]).mean()}  # both endpoints of each pair
-        diagnostics = {"latent_rms": latent_scale(z).sqrt()}
+        scale = latent_scale(z)  # the spread of this batch's codes, the unit of L_C
+        diagnostics = {"latent_std": scale.sqrt()}
 
         def per_pair(values: Tensor) -> Tensor:
             # (P K,) -> scalar: the paper's sum over the alphas of a pair, then the mean over pairs.
@@ -130,7 +131,6 @@ class AEAI(Method):
             diagnostics |= {"D_loss": d_loss, "D_acc": (acc_real + acc_fake) / 2}
             diagnostics |= {"D_acc_real": acc_real, "D_acc_fake": acc_fake}
         if c.lambda_c > 0:
-            scale = latent_scale(z_alpha)
             terms["L_C"] = per_pair(relative_cycle_loss(z_alpha, self.model.encode(x_alpha), scale))
         if dx_dalpha is not None:
             terms["L_S"] = per_pair(smoothness_loss(dx_dalpha))
