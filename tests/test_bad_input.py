@@ -250,7 +250,7 @@ def one_line_error(result: subprocess.CompletedProcess, problem: str, after_prog
     """Exit code 1, one stderr line naming `problem` (below the progress bar of a job that had begun), no traceback."""
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning:")]
     assert len(lines) == 1 or (after_progress and len(lines) == 2), result.stderr
     assert lines[-1].startswith("error:") and problem in lines[-1], result.stderr
 

@@ -153,22 +153,22 @@ def test_kill_between_metrics_line_and_checkpoint_loses_no_epoch(tmp_path: Path)
 
 def test_metrics_line_is_written_before_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kill while epoch 2's checkpoint is being written must leave that epoch's line for resume to settle."""
-    import toolkit.aeai.trainer as trainer
+    import toolkit.aeai.run as run_dir  # CheckpointFile writes through its save_checkpoint
 
     data = write_dataset(tmp_path / "d.h5")
     config = TrainConfig(data=str(data), epochs=2, batch_size=8, latent=8, width=4, device="cpu")
-    real_save = trainer.save_checkpoint
+    real_save = run_dir.save_checkpoint
 
     def killed_at_epoch_two(path: Path, state: dict) -> None:
         if state["epoch"] == 2:
             raise SystemExit(137)
         real_save(path, state)
 
-    monkeypatch.setattr(trainer, "save_checkpoint", killed_at_epoch_two)
+    monkeypatch.setattr(run_dir, "save_checkpoint", killed_at_epoch_two)
     with pytest.raises(SystemExit):
         train(config, tmp_path / "run")
     assert epochs_logged(tmp_path / "run") == [1, 2]  # the line came first; the checkpoint still says 1
-    monkeypatch.setattr(trainer, "save_checkpoint", real_save)
+    monkeypatch.setattr(run_dir, "save_checkpoint", real_save)
     config.epochs = 3
     train(config, tmp_path / "run", resume=True)
     assert epochs_logged(tmp_path / "run") == [1, 2, 3]

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from helpers import run_cli, write_dataset
+from toolkit.aeai import run as run_dir_module
 from toolkit.aeai import trainer
 from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.methods import METHODS
@@ -89,7 +90,7 @@ def test_checkpoint_every_saves_at_its_epochs_and_the_last(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     saved: list[int] = []
-    monkeypatch.setattr(trainer, "save_checkpoint", lambda path, state: saved.append(int(state["epoch"])))
+    monkeypatch.setattr(run_dir_module, "save_checkpoint", lambda path, state: saved.append(int(state["epoch"])))
     train(tiny(tiny_dataset, epochs=5, checkpoint_every=2), tmp_path / "run")
     assert saved == [2, 4, 5]
     assert len(metrics(tmp_path / "run")) == 5  # every epoch still logs its line

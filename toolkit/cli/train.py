@@ -249,7 +249,7 @@ def train(
         config = TrainConfig(**given)
 
     def warn(message: str) -> None:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)  # one line
 
     with progress_bar("train") as update:
         result = run_training(config, out, resume=resume, progress=update, warn=warn)
