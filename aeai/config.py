@@ -171,5 +171,31 @@ def sparse_checkpoints(epochs: int) -> int:
     return max(1, epochs // 100)
 
 
+# Settings that only one method reads: a run of another method ignores them, so a changed default of, say, AEAI's
+# lambda_a does not make the baselines' runs "other settings".
+OWN_SETTINGS = {
+    "aeai": (
+        "lambda_a",
+        "lambda_c",
+        "lambda_s",
+        "alpha_grid",
+        "r1",
+        "d_spectral_norm",
+        "d_augment",
+        "d_beta1",
+        "diagnostics_every",
+    ),
+    "vae": ("beta",),
+    "acai": ("acai_lambda", "acai_gamma"),
+    "amr": ("amr_lambda", "amr_beta", "amr_d_steps"),
+    "gaia": ("gaia_slope", "gaia_distance"),
+}
+
+
+def ignored_settings(method: str) -> set[str]:
+    """The fields that `method` does not read (the other methods' own settings)."""
+    return {name for other, names in OWN_SETTINGS.items() if other != method for name in names}
+
+
 # Settings that may change when a run is resumed; all others must match the saved config.
 RESUMABLE = ("epochs", "steps", "device", "compile", "sample_every", "checkpoint_every")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from toolkit.aeai.config import DEFAULT_STEPS, RESUMABLE, SHORT_RUN_STEPS, TrainConfig
+from toolkit.aeai.config import DEFAULT_STEPS, RESUMABLE, SHORT_RUN_STEPS, TrainConfig, ignored_settings
 from toolkit.aeai.distributed import (
     Ranks,
     any_rank,
@@ -127,10 +127,11 @@ def resume_config(run_dir: Path, overrides: dict, prefix: str = "--resume: ") ->
     config = TrainConfig.from_dict(saved)
     if "data_path" in saved and "data" not in overrides:
         config.data = saved["data_path"]  # absolute: resuming from another folder finds the same file
+    ignored = ignored_settings(config.method)
     for name, value in overrides.items():
         if name in RESUMABLE:
             setattr(config, name, value)
-        elif value != getattr(config, name):
+        elif value != getattr(config, name) and name not in ignored:
             raise UserError(
                 f"{prefix}the run was trained with {name}={getattr(config, name)!r}, not {value!r}; "
                 f"only {', '.join(RESUMABLE)} may change (start a new run for other settings)"

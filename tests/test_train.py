@@ -104,6 +104,15 @@ def test_resume_refuses_changed_settings(tiny_dataset: Path, tmp_path: Path) -> 
         train(tiny(tiny_dataset, epochs=1), tmp_path / "run")
 
 
+def test_resume_ignores_the_settings_of_other_methods(tiny_dataset: Path, tmp_path: Path) -> None:
+    # A baseline's run must survive a change of AEAI's defaults; its own settings still count.
+    train(tiny(tiny_dataset, epochs=1, method="vae"), tmp_path / "run")
+    config = trainer.resume_config(tmp_path / "run", {"lambda_a": 0.5, "r1": 3.0, "epochs": 2})
+    assert config.epochs == 2 and config.lambda_a == TrainConfig().lambda_a
+    with pytest.raises(UserError, match="beta"):
+        trainer.resume_config(tmp_path / "run", {"beta": 1.0})
+
+
 def test_label_selects_only_that_objects_images(tmp_path: Path) -> None:
     data = write_dataset(tmp_path / "two.h5", n_labels=3, n_views=8)
     run = tmp_path / "run"
