@@ -114,7 +114,11 @@ class SweepConfig:
         return TrainConfig(**{**settings, "data": data, "device": self.device})
 
     def run_dir(self, values: dict) -> Path:
-        return self.runs / run_name(self.train_config(values).to_dict(), values)
+        """The configuration's folder: an existing one of the same hash (another sweep over other knobs trained
+        the same settings under another readable suffix), else a new name."""
+        name = run_name(self.train_config(values).to_dict(), values)
+        same = sorted(self.runs.glob(f"{name.split('-', 1)[0]}-*")) if self.runs.is_dir() else []
+        return same[0] if same else self.runs / name
 
 
 def field_type(name: str) -> tuple[type, bool]:

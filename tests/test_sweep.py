@@ -14,6 +14,7 @@ import typer
 from test_evaluate import write_grid_dataset
 
 from helpers import invoke_cli
+from toolkit.aeai.config import TrainConfig
 from toolkit.cli import app
 from toolkit.errors import UserError
 from toolkit.experiments.sweep_plan import (
@@ -123,11 +124,12 @@ def test_coordinate_search_finds_the_best_of_a_known_score() -> None:
     assert all(p["lambda_a"] == 1.0 for p in calls[5:])  # then lambda_s, lambda_a at its best
 
     # A knob whose grid holds the current best value does not score it again; an unscorable run loses.
-    cfg = SweepConfig(knobs=(Knob("lambda_s", (0.1, 1.0)), Knob("lambda_a", (0.01, 1.0))))
+    start = TrainConfig().lambda_a  # the default: where lambda_a stands while lambda_s is searched
+    cfg = SweepConfig(knobs=(Knob("lambda_s", (0.1, 1.0)), Knob("lambda_a", (start, 1.0))))
     tried = coordinate_search(cfg, lambda v: None if v["lambda_s"] == 1.0 else v["lambda_a"])
     assert [p for p, _ in tried] == [
-        {"lambda_s": 0.1, "lambda_a": 0.01},
-        {"lambda_s": 1.0, "lambda_a": 0.01},
+        {"lambda_s": 0.1, "lambda_a": start},
+        {"lambda_s": 1.0, "lambda_a": start},
         {"lambda_s": 0.1, "lambda_a": 1.0},
     ]
 
@@ -220,3 +222,17 @@ def test_sweep_mistakes_are_one_line(tmp_path: Path, extra: list[str], message: 
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_a_configuration_trained_by_another_sweep_is_found_by_its_hash(tmp_path: Path) -> None:
+    # Sweeping lambda_a with lambda_c fixed names the folder by lambda_a alone; a sweep of both finds it.
+    narrow = SweepConfig(
+        knobs=(parse_grid("lambda_a=0.01"),),
+        fixed={"split": "arc", "test_fraction": 0.25, "lambda_c": 0.02},
+        runs=tmp_path,
+    )
+    wide = SweepConfig(knobs=(parse_grid("lambda_a=0.01"), parse_grid("lambda_c=0.02")), runs=tmp_path)
+    trained = narrow.run_dir({"lambda_a": 0.01})
+    trained.mkdir()
+    assert wide.run_dir({"lambda_a": 0.01, "lambda_c": 0.02}) == trained
+    assert wide.run_dir({"lambda_a": 0.01, "lambda_c": 0.01}) != trained
