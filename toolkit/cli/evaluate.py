@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.options import DeviceChoice, DeviceOption, torch_device
+from toolkit.cli.options import (
+    DeviceChoice,
+    DeviceOption,
+    IntervalOption,
+    MinIntervalOption,
+    RetrievalIntervalOption,
+    torch_device,
+)
 from toolkit.cli.progress import console, progress_bar
 from toolkit.errors import UserError
 from toolkit.evaluate.config import SUMMARY, Ends
@@ -21,13 +28,9 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="Folder for report.json and the plots; default: RUN/evaluation for one run.")
     ] = None,
-    interval: Annotated[
-        float, typer.Option(help="Largest interval (degrees): per-alpha MSE curves and summaries (paper: 80).")
-    ] = 80.0,
-    retrieval_interval: Annotated[
-        float, typer.Option(help="Interval of the alpha retrieval and ACAI smoothness (degrees; paper: 70).")
-    ] = 70.0,
-    min_interval: Annotated[float, typer.Option(help="Shortest interval of the MSE-per-length curve.")] = 15.0,
+    interval: IntervalOption = 80.0,
+    retrieval_interval: RetrievalIntervalOption = 70.0,
+    min_interval: MinIntervalOption = 15.0,
     ends: Annotated[
         Ends,
         typer.Option(

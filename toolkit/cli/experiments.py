@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.options import DeviceChoice, DeviceOption, parse_names, torch_device
+from toolkit.cli.options import (
+    DeviceChoice,
+    DeviceOption,
+    IntervalOption,
+    MinIntervalOption,
+    RetrievalIntervalOption,
+    parse_names,
+    torch_device,
+)
 from toolkit.cli.progress import console, progress_bar
 from toolkit.errors import UserError
 from toolkit.experiments.downstream_plan import DownstreamConfig, Task
@@ -231,15 +239,9 @@ def reproduce(
     device: DeviceOption = DeviceChoice.auto,
     runs: Annotated[Path, typer.Option(help="Folder of the run folders (DATASET/NAME-seedK).")] = R.runs,
     out: Annotated[Path, typer.Option(help="Results page; its plots and strips go to a folder beside it.")] = R.out,
-    interval: Annotated[
-        float, typer.Option(help="Largest interval of the MSE curves (degrees; paper: 80).")
-    ] = R.evaluation.max_interval,
-    retrieval_interval: Annotated[
-        float, typer.Option(help="Interval of the alpha retrieval (degrees; paper: 70).")
-    ] = R.evaluation.retrieval_interval,
-    min_interval: Annotated[
-        float, typer.Option(help="Shortest interval of the MSE-per-length curve.")
-    ] = R.evaluation.min_interval,
+    interval: IntervalOption = R.evaluation.max_interval,
+    retrieval_interval: RetrievalIntervalOption = R.evaluation.retrieval_interval,
+    min_interval: MinIntervalOption = R.evaluation.min_interval,
 ) -> None:
     """Reproduce the paper's comparison: AEAI, its six baselines and its three ablations, trained with seed 0 on
     the pole set and on one turntable object, then AEAI and the strongest baseline (lowest interval MSE at seed
@@ -322,15 +324,9 @@ def sweep(
     ] = None,
     runs: Annotated[Path, typer.Option(help="Folder of the run folders and of sweep.json, .md and .png.")] = S.runs,
     device: DeviceOption = DeviceChoice.auto,
-    interval: Annotated[
-        float, typer.Option(help="Interval length (degrees) of the validation interval MSE, the score.")
-    ] = S.evaluation.max_interval,
-    retrieval_interval: Annotated[
-        float, typer.Option(help="Interval of the alpha retrieval (recorded: alpha IQR).")
-    ] = S.evaluation.retrieval_interval,
-    min_interval: Annotated[
-        float, typer.Option(help="Shortest interval of the MSE-per-length curve.")
-    ] = S.evaluation.min_interval,
+    interval: IntervalOption = S.evaluation.max_interval,
+    retrieval_interval: RetrievalIntervalOption = S.evaluation.retrieval_interval,
+    min_interval: MinIntervalOption = S.evaluation.min_interval,
 ) -> None:
     """The paper's log grid search: train one run per configuration of the knobs' values, score each by its
     interval MSE on the validation intervals (every image a training image; the test split is never used to

@@ -45,3 +45,13 @@ def parse_int_list(text: str | None, option: str) -> list[int] | None:
 def parse_names(text: str) -> tuple[str, ...]:
     """'a, b,c' -> ('a', 'b', 'c')."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+# The interval lengths of `evaluate`'s measures, shared by evaluate, reproduce and sweep (each its own default).
+IntervalOption = Annotated[
+    float, typer.Option(help="Largest interval (degrees): per-alpha MSE curves and the interval MSE (paper: 80).")
+]
+RetrievalIntervalOption = Annotated[
+    float, typer.Option(help="Interval of the alpha retrieval and ACAI smoothness (degrees; paper: 70).")
+]
+MinIntervalOption = Annotated[float, typer.Option(help="Shortest interval of the MSE-per-length curve.")]
