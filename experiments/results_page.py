@@ -234,8 +234,11 @@ def render_page(cfg: ReproduceConfig, sections: list[DatasetSection], device, se
         "same budget is marked *not converged* and left out of the verdicts against AEAI.",
         f"- Wall time: training {_seconds(trained)}, evaluation {_seconds(evaluated)} over all {len(records)} runs "
         f"(summed over resumed sessions); this invocation {_seconds(seconds)}.",
-        "",
     ]
+    left_out = [name for name in (*BASELINES, *ABLATIONS) if name not in cfg.methods]
+    if left_out:
+        lines.append(f"- Not run (left out with `--methods`, so neither trained nor compared): {', '.join(left_out)}.")
+    lines.append("")
     for section in sections:
         lines += dataset_lines(cfg, section)
     lines += [

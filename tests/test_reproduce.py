@@ -79,6 +79,7 @@ def test_command_writes_the_page_then_skips_finished_runs(data: tuple[Path, Path
     assert "Every method beats the pixel cross-dissolve on interval MSE: **" in page
     assert "intervals between two test images with no training image in between" in page  # what ends means
     assert cfg.command_line() in page and "## Comparison with the paper's figure 6" in page
+    assert "- Not run (left out with `--methods`, so neither trained nor compared): vae, aae, acai, amr, gaia, " in page
     for dataset in ("pole", "turntable"):
         for name in ("interval_mse", "alpha_retrieval", "strips"):
             assert (tmp_path / "docs" / "results" / dataset / f"{name}.png").stat().st_size > 1000
