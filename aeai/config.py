@@ -52,7 +52,6 @@ class TrainConfig:
     alpha_grid: int = 0  # 0: one alpha ~ U[0,1] per pair; M > 0: sum over alpha = n/M, n = 0..M (paper's equations)
     # AEAI's discriminator (toolkit.aeai.methods.aeai): the standard remedies for a D that wins outright.
     r1: float = 1.0  # weight of the R1 gradient penalty on real images (Mescheder et al. 2018); 0: none
-    d_spectral_norm: bool = False  # spectral normalisation of every D layer (Miyato et al. 2018)
     d_augment: bool = False  # DiffAugment (translation, cutout) of what D sees, real and fake (Zhao et al. 2020)
     d_beta1: float = 0.5  # Adam's beta1 for D (the GAN practice since DCGAN; beta2 stays 0.999)
     diagnostics_every: int = 10  # aeai: steps between measurements of each term's gradient norm at the decoder
@@ -180,7 +179,6 @@ OWN_SETTINGS = {
         "lambda_s",
         "alpha_grid",
         "r1",
-        "d_spectral_norm",
         "d_augment",
         "d_beta1",
         "diagnostics_every",

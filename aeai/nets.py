@@ -152,19 +152,17 @@ class Discriminator(nn.Module):
     its batch, and a batch of all-real or all-fake images could be told apart by its statistics alone.
     """
 
-    def __init__(self, image_size: int, width: int = 16, spectral_norm: bool = False) -> None:
+    def __init__(self, image_size: int, width: int = 16) -> None:
         super().__init__()
         check_image_size(image_size)
-        # Spectral normalisation (Miyato et al. 2018) bounds D's Lipschitz constant, layer by layer.
-        norm = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda layer: layer)
         layers: list[nn.Module] = []
         c_in = 3
         for c in block_channels(width):
             # LeakyReLU after the pooling: they commute (it is increasing), and it then sees a quarter of the pixels.
-            layers += [norm(nn.Conv2d(c_in, c, 3, padding=1)), nn.MaxPool2d(2), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.MaxPool2d(2), nn.LeakyReLU(0.2, inplace=True)]
             c_in = c
         side = image_size // 2**N_BLOCKS
-        layers += [nn.Flatten(), norm(nn.Linear(c_in * side * side, 1))]
+        layers += [nn.Flatten(), nn.Linear(c_in * side * side, 1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

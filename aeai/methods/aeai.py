@@ -14,7 +14,7 @@ statistics, and an eval-mode reconstruction error several times the training one
 tangent when lambda_S > 0 (Decoder's dz; zero for the endpoints), so that it yields x(alpha) and its exact
 derivative d x / d alpha = J_g(z(alpha)) (z_j - z_i) together. D is updated every iteration with the
 standard GAN loss, real = the 2P training images of the batch, fake = the P K decoded interpolations
-(detached, in effect: its loss only updates D), optionally with R1, spectral norm and DiffAugment.
+(detached, in effect: its loss only updates D), with R1 (default) and optionally DiffAugment.
 
 Diagnostics, every `diagnostics_every` steps: the norm of the gradient that each weighted term sends to the
 decoder's parameters (grad_L_R, grad_L_A, ...), so that "does this term act?" has a number; and always D's
@@ -61,7 +61,7 @@ class AEAI(Method):
         # Without the adversarial term there is nothing for D to train: the "without D" ablation has none.
         self.discriminator = None
         if config.lambda_a > 0:
-            self.discriminator = Discriminator(image_size, config.width, spectral_norm=config.d_spectral_norm)
+            self.discriminator = Discriminator(image_size, config.width)
         self.steps = 0  # for the diagnostics' schedule; not checkpointed (a resumed run measures at other steps)
 
     @property

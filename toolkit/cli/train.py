@@ -139,10 +139,6 @@ def train(
         float | None,
         typer.Option(help=f"aeai: weight of the R1 gradient penalty on D's real images; 0: none. Default: {D.r1:g}."),
     ] = None,
-    d_spectral_norm: Annotated[
-        bool | None,
-        typer.Option("--d-spectral-norm/--no-d-spectral-norm", help="aeai: spectral normalisation of D's layers."),
-    ] = None,
     d_augment: Annotated[
         bool | None,
         typer.Option("--d-augment/--no-d-augment", help="aeai: DiffAugment (translation, cutout) of all that D sees."),
