@@ -45,9 +45,8 @@ def relative_cycle_loss(z_alpha: Tensor, z_cycle: Tensor, scale: Tensor) -> Tens
 
     In training mode the decoder opens with Linear (no bias) + BatchNorm, which is blind to the codes' scale:
     g(c z) = g(z). Unnormalised, the cycle error would then shrink as c^2 with the encoder's output, whatever
-    the decoder does. Divided by the codes' spread (their variance over the batch, detached) it does not; nor
-    can a shared offset meet it (measured: by their mean square instead, every code drifted to one point plus a
-    small spread, and the decoder drew the same shadowless blob for all).
+    the decoder does. Divided by the codes' spread (their variance over the batch, detached) it does not, and
+    nor does a shared offset of the codes change it.
     """
     return (z_cycle.float() - z_alpha.float()).square().mean(1) / scale.clamp_min(1e-12)
 
