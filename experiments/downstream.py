@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from toolkit.aeai.config import TrainConfig, method_settings, sparse_checkpoints
+from toolkit.aeai.config import TrainConfig, method_settings
 from toolkit.aeai.run import load_run
 from toolkit.augment.fidelity import ScorerConfig, fidelity_summary, fit_cnn, predict, train_scorer
 from toolkit.augment.generate import AugmentConfig, generate
@@ -152,15 +152,8 @@ def train_interpolator(
 ) -> Path:
     """Train the arm's model (a method or an AEAI ablation) on the sparse subset into `run_dir`, continuing a
     run that was interrupted."""
-    # An epoch of the 144 sparse images is 3 steps: a checkpoint each would cost more than the steps.
-    config = TrainConfig(
-        data=str(subset),
-        epochs=cfg.interp_epochs,
-        seed=0,
-        device=device,
-        checkpoint_every=sparse_checkpoints(cfg.interp_epochs),
-        **method_settings(arm),
-    )
+    # No interp_epochs: the train command's default budget (and its sparse checkpoints for many tiny epochs).
+    config = TrainConfig(data=str(subset), epochs=cfg.interp_epochs, seed=0, device=device, **method_settings(arm))
     train_or_resume(config, run_dir, progress)
     return run_dir
 
@@ -240,7 +233,7 @@ def plan_phases(cfg: DownstreamConfig, arms: list[str], work: Path, done: dict) 
     for arm in arms:
         if arm not in ("real", "photometric") and not extra_path(work, arm).exists():
             if arm != "mixup" and not arm.startswith(RUN_ARM):
-                phases.append(Phase(f"train {arm}", "interp", cfg.interp_epochs))
+                phases.append(Phase(f"train {arm}", "interp", cfg.interp_epochs or 1))  # all alike
             phases.append(Phase(f"extra {arm}", "extra", cfg.n_extra))
         phases += [Phase(f"{arm} seed {s}", "cnn", cfg.steps) for s in range(cfg.seeds) if (arm, s) not in done]
     if cfg.scorer_steps and not (work / "fidelity.json").exists():

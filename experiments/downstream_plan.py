@@ -58,7 +58,9 @@ class DownstreamConfig:
     lr: float = 2e-3
     n_extra: int = 5000  # extra images per augmented arm
     max_gap: float | None = None  # neighbour pairs' largest gap; default the gap between training values
-    interp_epochs: int = 150  # epochs for the AE and AEAI models trained on the sparse images
+    # Epochs of the AE and AEAI models trained on the sparse images; None: `toolkit train`'s step budget, so that
+    # 18 images get as many optimizer steps as 144 (150 epochs were 150 steps on one turntable object's 18 views).
+    interp_epochs: int | None = None
     scorer_steps: int = 400  # steps of the label-fidelity scorer (0: no fidelity report)
 
     def protocol(self, data_stem: str) -> Protocol:
@@ -88,5 +90,5 @@ class DownstreamConfig:
         if unknown or not self.arms:
             raise UserError(f"--arms must be a comma-separated subset of {','.join(ARMS)}, got {self.arms}")
         for name in ("seeds", "steps", "batch_size", "n_extra", "interp_epochs"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")

@@ -20,45 +20,50 @@ from toolkit.experiments.downstream_plan import DownstreamConfig
 from toolkit.experiments.downstream_targets import FactorTarget, make_target, sparse_split
 from toolkit.experiments.verdict import paired_verdict, t_quantile_975, verdicts
 
-# Computed with the task-specific code before it went through the generic path (commit 2e88833), on the same
-# files, settings and seeds; the CNN runs on one thread (conftest).
-POLE_BEFORE = {
-    "real": [44.62586975097656, 104.35780334472656],
-    "photometric": [39.365814208984375, 109.63845825195312],
-    "mixup": [43.97055435180664, 104.94373321533203],
-}
-TURNTABLE_BEFORE = {"real": [67.22222137451172, 62.777774810791016], "mixup": [66.66667175292969, 66.66667175292969]}
+# The built-in tasks were task-specific code before they became presets of the generic path (commit 2e88833).
+# Its scores were pinned here once, but a 5-step CNN's float kernels differ by CPU (AMD EPYC 104.36, Intel Xeon
+# 104.07) by more than a changed split moves them (every 3rd azimuth: 104.98), so the tests pin what defined
+# those tasks instead: which rows train and test, and the same scores as the protocol spelled out.
 
 
 def quiet(line: str) -> None:
     pass
 
 
-def test_the_pole_task_gives_the_numbers_of_the_code_it_replaced(tmp_path: Path) -> None:
+def test_the_pole_task_is_the_generic_protocol_of_the_code_it_replaced(tmp_path: Path) -> None:
     data = pole_like(tmp_path / "p.h5")
-    cfg = DownstreamConfig(arms=list(POLE_BEFORE), seeds=2, steps=5, batch_size=8, n_extra=24, scorer_steps=0)
+    cfg = DownstreamConfig(arms=["real", "mixup"], seeds=2, steps=5, batch_size=8, n_extra=24, scorer_steps=0)
+    train, test = sparse_split(open_dataset(data), cfg.protocol("p"))
+    info = open_dataset(data)
+    np.testing.assert_array_equal(train, np.flatnonzero(info.params[:, 1] % 20 == 0))  # every 4th azimuth, all elev.
     report = run_benchmark(data, tmp_path / "work", cfg, log=quiet)
-    for arm, scores in POLE_BEFORE.items():
-        np.testing.assert_allclose(report["arms"][arm]["scores"], scores, rtol=1e-5)
     assert report["metric"] == "mean angular error (deg)" and report["max_gap"] == 20.0
-    # The same protocol spelled out on the command line is the same benchmark.
+    assert report["train_images"] == len(train) == 8 * 18
+    # The same protocol spelled out on the command line is the same benchmark, to the bit.
     spelled = DownstreamConfig(
-        task=None, target="direction", split_factor="azimuth_deg", every=4, arms=["real"], seeds=2, steps=5,
+        task=None, target="direction", split_factor="azimuth_deg", every=4, arms=["real", "mixup"], seeds=2,
+        steps=5, batch_size=8, n_extra=24, scorer_steps=0,
+    )  # fmt: skip
+    again = run_benchmark(data, tmp_path / "spelled", spelled, log=quiet)
+    for arm in ("real", "mixup"):
+        assert again["arms"][arm]["scores"] == report["arms"][arm]["scores"]
+
+
+def test_the_turntable_task_is_the_generic_protocol_of_the_code_it_replaced(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "t.h5", n_labels=3, n_views=72, size=32)
+    cfg = DownstreamConfig(task="turntable", arms=["real"], seeds=2, steps=5, batch_size=8, scorer_steps=0)
+    info = open_dataset(data)
+    train, _ = sparse_split(info, cfg.protocol("t"))
+    np.testing.assert_array_equal(train, np.flatnonzero(info.params[:, 0] % 30 == 0))  # views 30 degrees apart
+    report = run_benchmark(data, tmp_path / "work", cfg, log=quiet)
+    assert report["metric"] == "test error rate (%)" and report["max_gap"] == 30.0
+    assert report["train_images"] == 3 * 12
+    spelled = DownstreamConfig(
+        task=None, target="label", split_factor="azimuth_deg", every=6, arms=["real"], seeds=2, steps=5,
         batch_size=8, scorer_steps=0,
     )  # fmt: skip
     again = run_benchmark(data, tmp_path / "spelled", spelled, log=quiet)
     assert again["arms"]["real"]["scores"] == report["arms"]["real"]["scores"]
-
-
-def test_the_turntable_task_gives_the_numbers_of_the_code_it_replaced(tmp_path: Path) -> None:
-    data = write_dataset(tmp_path / "t.h5", n_labels=3, n_views=72, size=32)
-    cfg = DownstreamConfig(
-        task="turntable", arms=list(TURNTABLE_BEFORE), seeds=2, steps=5, batch_size=8, n_extra=24, scorer_steps=0
-    )
-    report = run_benchmark(data, tmp_path / "work", cfg, log=quiet)
-    for arm, scores in TURNTABLE_BEFORE.items():
-        np.testing.assert_allclose(report["arms"][arm]["scores"], scores, rtol=1e-5)
-    assert report["max_gap"] == 30.0 and report["train_images"] == 3 * 12
 
 
 def test_splits_every_kth_value_or_a_fraction(tmp_path: Path) -> None:

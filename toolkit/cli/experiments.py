@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from toolkit.aeai.config import DEFAULT_STEPS
 from toolkit.cli.options import (
     DeviceChoice,
     DeviceOption,
@@ -84,8 +85,12 @@ def downstream(
         typer.Option(help="Largest parameter gap of an interpolated pair; default the spacing of training values."),
     ] = None,
     interp_epochs: Annotated[
-        int, typer.Option(help="Epochs of the AE and AEAI models trained on the sparse images.")
-    ] = 150,
+        int | None,
+        typer.Option(
+            help="Epochs of the AE and AEAI models trained on the sparse images. Default: toolkit train's budget "
+            f"({DEFAULT_STEPS} optimizer steps, however few the images)."
+        ),
+    ] = None,
     scorer_steps: Annotated[
         int, typer.Option(help="Steps of the label-fidelity scorer; 0: no label-fidelity report.")
     ] = 400,
