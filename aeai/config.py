@@ -54,8 +54,6 @@ class TrainConfig:
     r1: float = 1.0  # weight of the R1 gradient penalty on real images (Mescheder et al. 2018); 0: none
     d_augment: bool = False  # DiffAugment (translation, cutout) of what D sees, real and fake (Zhao et al. 2020)
     d_beta1: float = 0.5  # Adam's beta1 for D (the GAN practice since DCGAN; beta2 stays 0.999)
-    d_reconstructions: bool = False  # D also sees the reconstructions g(f(x)) as fakes (as GAIA's and ACAI's do)
-    a_ramp: float = 0.0  # share of the run over which lambda_a rises linearly from 0 (a GAN warm-up); 0: none
     diagnostics_every: int = 10  # aeai: steps between measurements of each term's gradient norm at the decoder
     perceptual: str | None = None  # VGG16 weights file: L_R becomes the perceptual loss instead of L2
     label: int | None = None  # train on one object of a multi-object dataset (paper: one COIL-100 class)
@@ -106,8 +104,6 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
         if self.alpha_grid < 0:
             raise UserError(f"--alpha-grid must be 0 (random alpha) or a number of steps M >= 1, got {self.alpha_grid}")
-        if not 0 <= self.a_ramp <= 1:
-            raise UserError(f"--a-ramp must be a share of the run in [0, 1], got {self.a_ramp}")
         if not 0 <= self.d_beta1 < 1:
             raise UserError(f"--d-beta1 must be in [0, 1), got {self.d_beta1}")
         if self.diagnostics_every < 1:
@@ -185,8 +181,6 @@ OWN_SETTINGS = {
         "r1",
         "d_augment",
         "d_beta1",
-        "d_reconstructions",
-        "a_ramp",
         "diagnostics_every",
     ),
     "vae": ("beta",),

@@ -296,7 +296,6 @@ def _train_locked(
     batch = min(config.batch_size, n_train // world)  # per rank; all ranks shuffle with the same generator
     per_epoch = n_train // (batch * world) * batch * world  # the remainder is dropped; the next shuffle includes it
     budget = config.budget(n_train, world)
-    method.steps, method.total_steps = step, budget.steps
     if warn is not None and budget.steps < SHORT_RUN_STEPS:
         warn(
             f"this run makes only {budget.steps} optimizer steps ({budget.epochs} epochs on {n_train} training "

@@ -14,8 +14,7 @@ statistics, and an eval-mode reconstruction error several times the training one
 tangent when lambda_S > 0 (Decoder's dz; zero for the endpoints), so that it yields x(alpha) and its exact
 derivative d x / d alpha = J_g(z(alpha)) (z_j - z_i) together. D is updated every iteration with the
 standard GAN loss, real = the 2P training images of the batch, fake = the P K decoded interpolations
-(detached, in effect: its loss only updates D), with R1 (default) and optionally DiffAugment, the 2P
-reconstructions as further fakes (d_reconstructions) and a linear warm-up of lambda_A (a_ramp).
+(detached, in effect: its loss only updates D), with R1 (default) and optionally DiffAugment.
 
 Diagnostics, every `diagnostics_every` steps: the norm of the gradient that each weighted term sends to the
 decoder's parameters (grad_L_R, grad_L_A, ...), so that "does this term act?" has a number; and always D's
@@ -63,6 +62,7 @@ class AEAI(Method):
         self.discriminator = None
         if config.lambda_a > 0:
             self.discriminator = Discriminator(image_size, config.width)
+        self.steps = 0  # for the diagnostics' schedule; not checkpointed (a resumed run measures at other steps)
 
     @property
     def extras(self) -> dict[str, nn.Module]:
@@ -117,15 +117,13 @@ class AEAI(Method):
             return values.view(n_pairs, k).sum(1).mean()
 
         if self.discriminator is not None:
-            # With d_reconstructions D also learns to tell g(f(x)) from x; L_A still judges the interpolations only.
-            seen_real = x.to(x_alpha.dtype)
-            seen_fake = torch.cat([x_alpha, x_hat]) if c.d_reconstructions else x_alpha
+            seen_real, seen_fake = x.to(x_alpha.dtype), x_alpha
             if c.d_augment:
                 seen_real, seen_fake = diff_augment(seen_real), diff_augment(seen_fake)
             seen_real = seen_real.detach().requires_grad_(c.r1 > 0)
             real = self.discriminator(seen_real)  # (2P,)
-            fake = self.discriminator(seen_fake)  # (P K [+ 2P],): L_A's backward runs through D for the fakes only
-            terms["L_A"] = per_pair(adversarial_loss(fake[: n_pairs * k]))
+            fake = self.discriminator(seen_fake)  # (P K,): L_A's backward runs through D for the fakes only
+            terms["L_A"] = per_pair(adversarial_loss(fake))
             d_loss = discriminator_loss(real, fake)
             if c.r1 > 0:
                 d_loss = d_loss + c.r1 * r1_penalty(real, seen_real)
@@ -138,15 +136,10 @@ class AEAI(Method):
             terms["L_S"] = per_pair(smoothness_loss(dx_dalpha))
         return terms, diagnostics, x_alpha
 
-    def adversarial_weight(self) -> float:
-        """lambda_A now: with a_ramp it rises linearly from 0 over that share of the run's steps."""
-        ramp = self.config.a_ramp * self.total_steps
-        return self.config.lambda_a * min(1.0, self.steps / ramp) if ramp > 0 else self.config.lambda_a
-
     def weighted(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
         """Each term times its lambda, as it enters the autoencoder's loss."""
         c = self.config
-        weights = {"L_R": 1.0, "L_A": self.adversarial_weight(), "L_C": c.lambda_c, "L_S": c.lambda_s}
+        weights = {"L_R": 1.0, "L_A": c.lambda_a, "L_C": c.lambda_c, "L_S": c.lambda_s}
         return {name: weights[name] * value for name, value in terms.items()}
 
     def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:

@@ -44,8 +44,6 @@ class Method(nn.Module):
         self.perceptual = PerceptualLoss(config.perceptual) if config.perceptual else None
         # The trainer swaps in bf16 autocast on CUDA; a plain attribute, so it is not part of the state.
         self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-        # Optimizer steps done and the run's total, for schedules; the trainer sets both (also on resume).
-        self.steps, self.total_steps = 0, 0
 
     @classmethod
     def build_model(cls, config: TrainConfig, image_size: int) -> nn.Module:

@@ -146,20 +146,6 @@ def train(
     d_beta1: Annotated[
         float | None, typer.Option(help=f"aeai: Adam's beta1 for the discriminator. Default: {D.d_beta1:g}.")
     ] = None,
-    d_reconstructions: Annotated[
-        bool | None,
-        typer.Option(
-            "--d-reconstructions/--no-d-reconstructions",
-            help="aeai: the discriminator sees the reconstructions as fakes too, not only the interpolations.",
-        ),
-    ] = None,
-    a_ramp: Annotated[
-        float | None,
-        typer.Option(
-            help="aeai: share of the run over which lambda_a rises linearly from 0 (a warm-up for D). "
-            f"Default: {D.a_ramp:g}, none."
-        ),
-    ] = None,
     diagnostics_every: Annotated[
         int | None,
         typer.Option(
