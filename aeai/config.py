@@ -14,6 +14,7 @@ from toolkit.errors import UserError
 # out one contiguous arc of azimuths on every grid line, so that whole test intervals are unseen in training
 # (`evaluate --ends test`), which a random split cannot give.
 SPLITS = ("random", "arc")
+D_AUGMENT = ("off", "always", "adaptive")  # how AEAI's discriminator sees augmented images (TrainConfig.d_augment)
 
 # Loss weights and slopes: 0 is allowed (it drops a term), negative or non-finite values are not.
 NON_NEGATIVE = (
@@ -52,7 +53,10 @@ class TrainConfig:
     alpha_grid: int = 0  # 0: one alpha ~ U[0,1] per pair; M > 0: sum over alpha = n/M, n = 0..M (paper's equations)
     # AEAI's discriminator (toolkit.aeai.methods.aeai): the standard remedies for a D that wins outright.
     r1: float = 1.0  # weight of the R1 gradient penalty on real images (Mescheder et al. 2018); 0: none
-    d_augment: bool = False  # DiffAugment (translation, cutout) of what D sees, real and fake (Zhao et al. 2020)
+    # DiffAugment (translation, cutout) of what D sees, real and fake (Zhao et al. 2020): "off", "always", or
+    # "adaptive": each image with a probability p that ADA's controller moves to hold E[sign D(real)] at ada_target.
+    d_augment: str = "off"
+    ada_target: float = 0.6  # Karras et al. 2020's value
     d_beta1: float = 0.5  # Adam's beta1 for D (the GAN practice since DCGAN; beta2 stays 0.999)
     diagnostics_every: int = 10  # aeai: steps between measurements of each term's gradient norm at the decoder
     perceptual: str | None = None  # VGG16 weights file: L_R becomes the perceptual loss instead of L2
@@ -76,6 +80,8 @@ class TrainConfig:
     gaia_distance: float = 5e-5  # gaia: weight of the pairwise-distance loss (GAIA, latent_loss_weights)
 
     def __post_init__(self) -> None:
+        if isinstance(self.d_augment, bool):  # a config.json written when the flag was on or off
+            self.d_augment = "always" if self.d_augment else "off"
         if self.lr is None:
             # Resolved here so that config.json records the rate the run actually used.
             self.lr = DEFAULT_LRS.get(self.method)
@@ -104,6 +110,10 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
         if self.alpha_grid < 0:
             raise UserError(f"--alpha-grid must be 0 (random alpha) or a number of steps M >= 1, got {self.alpha_grid}")
+        if self.d_augment not in D_AUGMENT:
+            raise UserError(f"--d-augment must be one of {', '.join(D_AUGMENT)}, got '{self.d_augment}'")
+        if not 0 <= self.ada_target < 1:
+            raise UserError(f"--ada-target must be in [0, 1), got {self.ada_target}")
         if not 0 <= self.d_beta1 < 1:
             raise UserError(f"--d-beta1 must be in [0, 1), got {self.d_beta1}")
         if self.diagnostics_every < 1:
@@ -180,6 +190,7 @@ OWN_SETTINGS = {
         "alpha_grid",
         "r1",
         "d_augment",
+        "ada_target",
         "d_beta1",
         "diagnostics_every",
     ),

@@ -71,6 +71,7 @@ def process_group(device: torch.device) -> Iterator[Ranks]:
     dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
     try:
         yield ranks
+        dist.barrier()  # leave together: no rank tears the group down while a peer is still in its last collective
     finally:
         dist.destroy_process_group()
 

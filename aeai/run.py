@@ -89,6 +89,7 @@ class CheckpointFile:
             "model": method.model.state_dict(),
             "extras": {name: net.state_dict() for name, net in method.extras.items()},
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+            "training_state": method.training_state(),
             "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
             "config": json.dumps(self.config.to_dict()),
         }
@@ -106,6 +107,7 @@ class CheckpointFile:
                 net.load_state_dict(state["extras"][name])
             for name, opt in optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])
+            method.load_training_state(state.get("training_state", {}))
             torch.set_rng_state(state["rng"]["torch"].cpu())
             shuffle.set_state(state["rng"]["shuffle"].cpu())
             if "cuda" in state["rng"] and torch.cuda.is_available():

@@ -94,28 +94,36 @@ from toolkit.aeai.config import TrainConfig
 from toolkit.aeai.distributed import process_group, unwrapped, wrap_for_ddp
 from toolkit.aeai.methods import METHODS
 
-device = torch.device("cpu")
-with process_group(device) as ranks:
+def check(ranks):
+    # In a function, as in the trainer: the DDP wrappers are freed before the process group is destroyed (kept
+    # alive past it, a rank aborted at exit, "terminate called without an active exception", 2 runs in 20).
+    device = torch.device("cpu")
     torch.manual_seed(0)
-    method = METHODS["aeai"](TrainConfig(latent=8, width=4, lr=1e-2), 32)
+    config = TrainConfig(latent=8, width=4, lr=1e-2, d_augment="adaptive")
+    method = METHODS["aeai"](config, 32)
     optimizers = method.configure_optimizers()
     swaps = wrap_for_ddp(method, list(method.extras), ranks, device)
     torch.manual_seed(100 + ranks.rank)  # each rank its own images and alphas
     for _ in range(3):
         method.training_step(torch.rand(8, 3, 32, 32), optimizers)
     with unwrapped(swaps):
-        flat = torch.cat([p.detach().flatten() for p in method.parameters()])
+        flat = torch.cat([p.detach().flatten() for p in method.parameters()] + [method.augment_p.p.reshape(1)])
     gathered = [torch.zeros_like(flat) for _ in range(ranks.world_size)]
     dist.all_gather(gathered, flat)
     if ranks.is_main:
         print("max difference", (gathered[0] - gathered[1]).abs().max().item())
+
+
+with process_group(torch.device("cpu")) as ranks:
+    check(ranks)
 """
 
 
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed next to this Python")
 def test_aeai_weights_stay_identical_across_ranks(tmp_path: Path) -> None:
     # The smoothness term decodes through DDP's decoder under forward-mode AD, and the discriminator has its
-    # own backward: after steps on different data the ranks must still hold the very same weights.
+    # own backward: after steps on different data the ranks must still hold the very same weights, and the
+    # same augmentation probability of D (moved by the real images of all ranks).
     script = tmp_path / "sync_check.py"
     script.write_text(SYNC_CHECK)
     done = torchrun(str(script), cwd=tmp_path)

@@ -75,15 +75,18 @@ def test_checkpoint_round_trip_restores_identical_outputs(tiny_dataset: Path, tm
     assert load_checkpoint(copy)["epoch"] == 7
 
 
-def test_resume_continues_epochs_and_metrics_identically(tiny_dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("d_augment", ["off", "adaptive"])
+def test_resume_continues_epochs_and_metrics_identically(d_augment: str, tiny_dataset: Path, tmp_path: Path) -> None:
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train(tiny(tiny_dataset, epochs=3), straight)
-    train(tiny(tiny_dataset, epochs=2), resumed)
+    train(tiny(tiny_dataset, epochs=3, d_augment=d_augment), straight)
+    train(tiny(tiny_dataset, epochs=2, d_augment=d_augment), resumed)
     result = train(trainer.resume_config(resumed, {"epochs": 3}), resumed, resume=True)
     assert result.epoch == 3
     assert [line["epoch"] for line in metrics(resumed)] == [1, 2, 3]
     for a, b in zip(metrics(straight), metrics(resumed), strict=True):
         assert a["test_mse"] == b["test_mse"] and a["L_S"] == b["L_S"]
+        # ADA's probability is part of the checkpoint: a resumed run augments as the straight one did.
+        assert a.get("D_augment_p") == b.get("D_augment_p") and (d_augment == "off") == ("D_augment_p" not in a)
 
 
 def test_checkpoint_every_saves_at_its_epochs_and_the_last(

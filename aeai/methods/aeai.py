@@ -14,7 +14,8 @@ statistics, and an eval-mode reconstruction error several times the training one
 tangent when lambda_S > 0 (Decoder's dz; zero for the endpoints), so that it yields x(alpha) and its exact
 derivative d x / d alpha = J_g(z(alpha)) (z_j - z_i) together. D is updated every iteration with the
 standard GAN loss, real = the 2P training images of the batch, fake = the P K decoded interpolations
-(detached, in effect: its loss only updates D), with R1 (default) and optionally DiffAugment.
+(detached, in effect: its loss only updates D), with R1 (default) and optionally DiffAugment, always or with
+ADA's adaptive probability (D_augment_p in the metrics).
 
 Diagnostics, every `diagnostics_every` steps: the norm of the gradient that each weighted term sends to the
 decoder's parameters (grad_L_R, grad_L_A, ...), so that "does this term act?" has a number; and always D's
@@ -27,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from toolkit.aeai.config import TrainConfig
-from toolkit.aeai.diffaugment import diff_augment
+from toolkit.aeai.diffaugment import AdaptiveProbability, diff_augment
 from toolkit.aeai.losses import (
     adversarial_loss,
     discriminator_loss,
@@ -62,11 +63,19 @@ class AEAI(Method):
         self.discriminator = None
         if config.lambda_a > 0:
             self.discriminator = Discriminator(image_size, config.width)
+        self.augment_p = AdaptiveProbability(config.ada_target) if config.d_augment == "adaptive" else None
         self.steps = 0  # for the diagnostics' schedule; not checkpointed (a resumed run measures at other steps)
 
     @property
     def extras(self) -> dict[str, nn.Module]:
         return {"discriminator": self.discriminator} if self.discriminator is not None else {}
+
+    def training_state(self) -> dict:
+        return {"augment_p": self.augment_p.p} if self.augment_p is not None else {}
+
+    def load_training_state(self, state: dict) -> None:
+        if self.augment_p is not None:
+            self.augment_p.p = state["augment_p"]
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = super().configure_optimizers()
@@ -118,8 +127,10 @@ class AEAI(Method):
 
         if self.discriminator is not None:
             seen_real, seen_fake = x.to(x_alpha.dtype), x_alpha
-            if c.d_augment:
-                seen_real, seen_fake = diff_augment(seen_real), diff_augment(seen_fake)
+            if c.d_augment != "off":
+                p = 1.0 if self.augment_p is None else self.augment_p.p.to(x.device)
+                seen_real, seen_fake = diff_augment(seen_real, p), diff_augment(seen_fake, p)
+                diagnostics["D_augment_p"] = torch.as_tensor(p, device=x.device)
             seen_real = seen_real.detach().requires_grad_(c.r1 > 0)
             real = self.discriminator(seen_real)  # (2P,)
             fake = self.discriminator(seen_fake)  # (P K,): L_A's backward runs through D for the fakes only
@@ -127,6 +138,8 @@ class AEAI(Method):
             d_loss = discriminator_loss(real, fake)
             if c.r1 > 0:
                 d_loss = d_loss + c.r1 * r1_penalty(real, seen_real)
+            if self.augment_p is not None:
+                self.augment_p.update(real)
             acc_real, acc_fake = (real.detach() > 0).float().mean(), (fake.detach() < 0).float().mean()
             diagnostics |= {"D_loss": d_loss, "D_acc": (acc_real + acc_fake) / 2}
             diagnostics |= {"D_acc_real": acc_real, "D_acc_fake": acc_fake}

@@ -55,6 +55,13 @@ class Method(nn.Module):
         """Networks besides the autoencoder that are trained and checkpointed (a discriminator, ...)."""
         return {}
 
+    def training_state(self) -> dict:
+        """What a resumed run continues from besides weights and optimizers (tensors by name); most have none."""
+        return {}
+
+    def load_training_state(self, state: dict) -> None:
+        """Restore what `training_state` returned."""
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One optimizer per independently updated network, by name (their states go into checkpoints)."""
         return {"model": adam(self.model, self.config.lr)}

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.aeai.config import DEFAULT_LRS, DEFAULT_STEPS, SAMPLE_GRIDS, SPLITS, TrainConfig
+from toolkit.aeai.config import D_AUGMENT, DEFAULT_LRS, DEFAULT_STEPS, SAMPLE_GRIDS, SPLITS, TrainConfig
 from toolkit.cli.options import DeviceChoice
 from toolkit.cli.progress import console, progress_bar
 from toolkit.errors import UserError
@@ -21,6 +21,7 @@ CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrainConfig)}  # "int", "float | None", ...
 FILE_EXTRAS = ("image_size", "data_path")  # what a run's config.json holds besides the TrainConfig fields
 SplitChoice = StrEnum("SplitChoice", {name: name for name in SPLITS})  # what --split accepts
+DAugmentChoice = StrEnum("DAugmentChoice", {name: name for name in D_AUGMENT})  # what --d-augment accepts
 
 
 def _plain(value: object) -> object:
@@ -140,8 +141,16 @@ def train(
         typer.Option(help=f"aeai: weight of the R1 gradient penalty on D's real images; 0: none. Default: {D.r1:g}."),
     ] = None,
     d_augment: Annotated[
-        bool | None,
-        typer.Option("--d-augment/--no-d-augment", help="aeai: DiffAugment (translation, cutout) of all that D sees."),
+        DAugmentChoice | None,
+        typer.Option(
+            help="aeai: DiffAugment (translation, cutout) of what D sees, real and fake: off; always; or adaptive, "
+            "each image with a probability that ADA's controller moves to hold E[sign D(real)] at --ada-target. "
+            f"Default: {D.d_augment}."
+        ),
+    ] = None,
+    ada_target: Annotated[
+        float | None,
+        typer.Option(help=f"aeai: --d-augment adaptive's target for E[sign D(real)]. Default: {D.ada_target:g}."),
     ] = None,
     d_beta1: Annotated[
         float | None, typer.Option(help=f"aeai: Adam's beta1 for the discriminator. Default: {D.d_beta1:g}.")
