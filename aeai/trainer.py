@@ -129,14 +129,19 @@ def resume_config(run_dir: Path, overrides: dict, prefix: str = "--resume: ") ->
         config.data = saved["data_path"]  # absolute: resuming from another folder finds the same file
     ignored = ignored_settings(config.method)
     for name, value in overrides.items():
-        if name in RESUMABLE:
-            setattr(config, name, value)
+        if name in RESUMABLE or (name == "data" and same_file(value, saved.get("data_path"))):
+            setattr(config, name, value)  # the data file named by another path (relative, absolute) is the same
         elif value != getattr(config, name) and name not in ignored:
             raise UserError(
                 f"{prefix}the run was trained with {name}={getattr(config, name)!r}, not {value!r}; "
                 f"only {', '.join(RESUMABLE)} may change (start a new run for other settings)"
             )
     return config
+
+
+def same_file(path: str | None, saved: str | None) -> bool:
+    """Whether `path` names the file recorded as `saved` (absolute), however it is spelled."""
+    return path is not None and saved is not None and Path(path).resolve() == Path(saved)
 
 
 def as_float_images(images: Tensor) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -105,6 +106,18 @@ def test_resume_refuses_changed_settings(tiny_dataset: Path, tmp_path: Path) -> 
         trainer.resume_config(tmp_path / "run", {"lambda_s": 0.5})
     with pytest.raises(UserError, match="already holds a trained run"):
         train(tiny(tiny_dataset, epochs=1), tmp_path / "run")
+
+
+def test_resume_takes_the_same_data_file_by_another_path_and_refuses_another_file(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    train(tiny(tiny_dataset, epochs=1), tmp_path / "run")
+    relative = os.path.relpath(tiny_dataset)
+    assert trainer.resume_config(tmp_path / "run", {"data": relative}).data == relative
+    copy = tmp_path / "copy.h5"
+    shutil.copy(tiny_dataset, copy)
+    with pytest.raises(UserError, match="data"):
+        trainer.resume_config(tmp_path / "run", {"data": str(copy)})
 
 
 def test_resume_ignores_the_settings_of_other_methods(tiny_dataset: Path, tmp_path: Path) -> None:
