@@ -147,10 +147,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """Build from a saved config, ignoring keys this version does not know (written by a newer one)."""
+        """Build from a saved config, ignoring keys this version does not know (written by a newer one); a key
+        it lacks that came in with a new default is the value such runs were trained with (UNSAVED_BEFORE)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**UNSAVED_BEFORE | {k: v for k, v in data.items() if k in names})
 
+
+# Fields added with a default other than how earlier runs trained: a config.json without the key means this value.
+UNSAVED_BEFORE = {"smoothness": "paper", "d_augment": "off"}
 
 DEFAULT_STEPS = 1680  # the pole's 120 epochs; a 58-image object: 1680 epochs, within 1.3x of 3000 steps' test MSE
 SHORT_RUN_STEPS = 500  # fewer steps than this: `toolkit train` warns (120 steps on one object: 1.6x the error)

@@ -244,3 +244,11 @@ def test_cuda_bf16_channels_last_training(tiny_dataset: Path, tmp_path: Path) ->
     result = train(tiny(tiny_dataset, device="cuda", epochs=2), tmp_path / "run")
     assert np.isfinite(result.metrics["test_mse"])
     assert next(load_run(tmp_path / "run", device="cuda").model.parameters()).is_cuda
+
+
+def test_a_saved_config_without_a_newer_field_loads_as_it_was_trained() -> None:
+    fresh = TrainConfig(smoothness="excess", d_augment="adaptive")
+    assert TrainConfig.from_dict(fresh.to_dict()) == fresh  # a config that names them keeps them
+    saved = {k: v for k, v in fresh.to_dict().items() if k not in ("smoothness", "d_augment")}
+    old = TrainConfig.from_dict(saved)  # written before these fields existed: the paper's L_S, D unaugmented
+    assert (old.smoothness, old.d_augment) == ("paper", "off")
