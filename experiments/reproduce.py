@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.aeai.config import ABLATIONS
 from toolkit.aeai.run import CHECKPOINT, load_run
 from toolkit.augment.generate import sha256_file
 from toolkit.datasets import DatasetInfo, open_dataset
@@ -137,7 +138,7 @@ def run_dataset(
 
     records = [run(name, 0) for name in cfg.methods]
     strongest = strongest_baseline({r.name: r.validation["result"]["summary"]["interval_mse"] for r in records})
-    extra = [name for name in ("aeai", strongest) if name in cfg.methods]
+    extra = [name for name in ("aeai", strongest, *ABLATIONS) if name in cfg.methods]
     records += [run(name, seed) for name in extra for seed in range(1, cfg.seeds)]
     folder = cfg.out.with_suffix("") / dataset
     folder.mkdir(parents=True, exist_ok=True)

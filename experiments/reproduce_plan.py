@@ -2,7 +2,8 @@
 from, and the verdicts it draws. Torch-free, so that the command line lists the methods without importing torch.
 
 Plan, per dataset: seed 0 of the seven methods (AEAI and its six baselines) and of the three AEAI ablations;
-then seeds 1..N-1 of AEAI and of the strongest baseline (the lowest interval MSE at seed 0).
+then seeds 1..N-1 of AEAI, of its ablations and of the strongest baseline (the lowest validation interval MSE
+at seed 0), so that AEAI's wins and each ablation's loss are judged against seed noise.
 """
 
 from __future__ import annotations
@@ -167,8 +168,9 @@ class DatasetSection:
 
 
 def planned_runs(cfg: ReproduceConfig) -> int:
-    """How many runs the plan holds: seed 0 of every name, more seeds for AEAI and one baseline per dataset."""
-    extra = ("aeai" in cfg.methods) + any(name in BASELINES for name in cfg.methods)
+    """How many runs the plan holds: seed 0 of every name, more seeds for AEAI, its ablations and one baseline
+    per dataset."""
+    extra = sum(name in cfg.methods for name in ("aeai", *ABLATIONS)) + any(name in BASELINES for name in cfg.methods)
     return len(cfg.datasets) * (len(cfg.methods) + (cfg.seeds - 1) * extra)
 
 
@@ -197,14 +199,23 @@ def strongest_baseline(interval_mse: dict[str, float]) -> str | None:
     return min(baselines, key=baselines.__getitem__) if baselines else None
 
 
-def aeai_beaten_by(means: dict[str, dict[str, float]], excluded: set[str] = frozenset()) -> list[str]:
-    """Baselines (other than `excluded`, e.g. unconverged ones) whose mean interval MSE is at most AEAI's (AEAI
-    wins when this is empty)."""
-    aeai = means["aeai"]["interval_mse"]
-    return [n for n in BASELINES if n in means and n not in excluded and means[n]["interval_mse"] <= aeai]
+def beyond_noise(better: list[float], worse: list[float]) -> bool:
+    """Whether the mean of `worse` exceeds that of `better` by more than two seed standard deviations (the larger
+    sample std of the two; with one seed each there is no std, and any excess counts)."""
+    spread = max((float(np.std(v, ddof=1)) for v in (better, worse) if len(v) > 1), default=0.0)
+    return float(np.mean(worse)) - float(np.mean(better)) > 2 * spread
 
 
-def ablation_worse_on(means: dict[str, dict[str, float]], ablation: str) -> list[str]:
-    """Summary measures on which `ablation` is worse (higher: lower is better for all) than full AEAI."""
-    full, ablated = means["aeai"], means[ablation]
-    return [key for key in SUMMARY if key in full and key in ablated and ablated[key] > full[key]]
+def aeai_beaten_by(values: dict[str, dict[str, list[float]]], excluded: set[str] = frozenset()) -> list[str]:
+    """Baselines (other than `excluded`, e.g. unconverged ones) whose interval MSE AEAI does not beat beyond seed
+    noise (`beyond_noise`), given each name's scores over its seeds (AEAI wins when this is empty)."""
+    aeai = values["aeai"]["interval_mse"]
+    return [
+        n for n in BASELINES if n in values and n not in excluded and not beyond_noise(aeai, values[n]["interval_mse"])
+    ]
+
+
+def ablation_worse_on(values: dict[str, dict[str, list[float]]], ablation: str) -> list[str]:
+    """Summary measures on which `ablation` is worse than full AEAI beyond seed noise (higher is worse for all)."""
+    full, ablated = values["aeai"], values[ablation]
+    return [key for key in SUMMARY if full.get(key) and ablated.get(key) and beyond_noise(full[key], ablated[key])]

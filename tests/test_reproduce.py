@@ -24,6 +24,7 @@ from toolkit.experiments.reproduce_plan import (
     ReproduceConfig,
     ablation_worse_on,
     aeai_beaten_by,
+    beyond_noise,
     planned_runs,
     strongest_baseline,
 )
@@ -74,7 +75,7 @@ def test_command_writes_the_page_then_skips_finished_runs(data: tuple[Path, Path
     page = cfg.out.read_text()
     assert page.count("| aeai | 2 |") == 2 and page.count("| ae | 2 |") == 2  # one table per dataset
     assert "Strongest baseline after seed 0 (lowest interval MSE on the validation intervals): **ae**" in page
-    assert "AEAI has a lower mean interval MSE at the largest interval than every converged baseline: **" in page
+    assert "is below every converged baseline's by more than two seed standard deviations: **" in page
     assert page.count("| *pixel cross-dissolve (reference)* | — |") == 2 and "| *ground truth (reference)* |" in page
     assert "Every method beats the pixel cross-dissolve on interval MSE: **" in page
     assert "intervals between two test images with no training image in between" in page  # what ends means
@@ -137,31 +138,50 @@ def test_strongest_baseline_is_the_baseline_with_the_lowest_interval_mse() -> No
 
 
 def test_plan_size() -> None:
-    assert planned_runs(ReproduceConfig()) == 2 * (10 + 2 * 2)
-    assert planned_runs(ReproduceConfig(datasets=("pole",), methods=("aeai", "aeai-no-d"), seeds=3)) == 2 + 2
+    assert planned_runs(ReproduceConfig()) == 2 * (10 + 2 * 5)  # more seeds: AEAI, 3 ablations, 1 baseline
+    assert planned_runs(ReproduceConfig(datasets=("pole",), methods=("aeai", "aeai-no-d"), seeds=3)) == 2 + 2 * 2
+    assert planned_runs(ReproduceConfig(datasets=("pole",), methods=("ae", "vae"), seeds=2)) == 2 + 1
 
 
 def test_verdicts_on_hand_made_numbers() -> None:
-    means = {
-        "aeai": {"interval_mse": 0.002, "alpha_iqr": 0.10, "smoothness": 0.20},
-        "ae": {"interval_mse": 0.004, "alpha_iqr": 0.05, "smoothness": 0.10},
-        "vae": {"interval_mse": 0.0019, "alpha_iqr": 0.30, "smoothness": 0.30},
-        "aeai-no-d": {"interval_mse": 0.001, "alpha_iqr": 0.10, "smoothness": 0.25},
-        "aeai-no-s": {"interval_mse": 0.001, "alpha_iqr": 0.05, "smoothness": 0.10},
+    values = {  # one seed each: any difference counts
+        "aeai": {"interval_mse": [0.002], "alpha_iqr": [0.10], "smoothness": [0.20]},
+        "ae": {"interval_mse": [0.004], "alpha_iqr": [0.05], "smoothness": [0.10]},
+        "vae": {"interval_mse": [0.0019], "alpha_iqr": [0.30], "smoothness": [0.30]},
+        "aeai-no-d": {"interval_mse": [0.001], "alpha_iqr": [0.10], "smoothness": [0.25]},
+        "aeai-no-s": {"interval_mse": [0.001], "alpha_iqr": [0.05], "smoothness": [0.10]},
     }
-    assert aeai_beaten_by(means) == ["vae"]
-    assert ablation_worse_on(means, "aeai-no-d") == ["smoothness"]  # higher is worse for every summary
-    assert ablation_worse_on(means, "aeai-no-s") == []
-    lines = verdicts(means, {}, None)
+    assert aeai_beaten_by(values) == ["vae"]
+    assert ablation_worse_on(values, "aeai-no-d") == ["smoothness"]  # higher is worse for every summary
+    assert ablation_worse_on(values, "aeai-no-s") == []
+    lines = verdicts(values, {}, None)
     assert lines[0].endswith("**no** (matched or beaten by vae)")
-    assert lines[1] == "- aeai-no-d is worse than full AEAI on at least one summary measure: **yes** (ACAI smoothness)"
+    assert lines[1] == (
+        "- aeai-no-d is worse than full AEAI by more than two seed standard deviations on at least one summary "
+        "measure: **yes** (ACAI smoothness)"
+    )
     assert lines[2].endswith("**no**")
-    assert aeai_beaten_by({**means, "vae": {"interval_mse": 0.0021}}) == []
+    assert aeai_beaten_by({**values, "vae": {"interval_mse": [0.0021]}}) == []
     # An unconverged baseline is named and left out; a method at or above the dissolve is named.
-    lines = verdicts(means, {"vae": 3.5}, {"interval_mse": 0.003})
+    lines = verdicts(values, {"vae": 3.5}, {"interval_mse": 0.003})
     assert lines[0].startswith("- vae **did not converge**: its test reconstruction MSE is 3.5x the plain AE's")
-    assert lines[1].endswith("than every converged baseline: **yes**")
+    assert lines[1].endswith("every converged baseline's by more than two seed standard deviations: **yes**")
     assert lines[2] == "- Every method beats the pixel cross-dissolve on interval MSE: **no**: ae do(es) not"
+
+
+def test_a_win_or_a_loss_counts_only_beyond_two_seed_standard_deviations() -> None:
+    aeai = [0.00183, 0.00179, 0.00187]  # mean 0.00183, sample std 0.00004
+    assert beyond_noise(aeai, [0.00200])  # 0.00017 above: more than 2 x 0.00004
+    assert not beyond_noise(aeai, [0.00189])  # 0.00006 above: within the noise
+    assert not beyond_noise(aeai, [0.00181])  # below: not worse at all
+    assert not beyond_noise([0.00183], [0.00180, 0.00200, 0.00220])  # the noisier row's std (0.0002) counts
+    values = {"aeai": {"interval_mse": aeai}, "ae": {"interval_mse": [0.00194, 0.00198, 0.00190]}}
+    assert aeai_beaten_by(values) == []  # 0.00011 above AEAI, std 0.00004 both: beyond 2 std
+    values["acai"] = {"interval_mse": [0.00186, 0.00190, 0.00188]}
+    assert aeai_beaten_by(values) == ["acai"]  # 0.00005 above: a tie, so AEAI does not beat it
+    values["aeai-no-c"] = {"interval_mse": [0.00186, 0.00186, 0.00186], "alpha_iqr": [0.3, 0.3, 0.3]}
+    values["aeai"]["alpha_iqr"] = [0.1, 0.11, 0.12]
+    assert ablation_worse_on(values, "aeai-no-c") == ["alpha_iqr"]
 
 
 def test_missing_dataset_names_the_render_command(data: tuple[Path, Path], tmp_path: Path) -> None:
