@@ -59,7 +59,9 @@ class TrainConfig:
     r1: float = 1.0  # weight of the R1 gradient penalty on real images (Mescheder et al. 2018); 0: none
     # DiffAugment (translation, cutout) of what D sees, real and fake (Zhao et al. 2020): "off", "always", or
     # "adaptive": each image with a probability p that ADA's controller moves to hold E[sign D(real)] at ada_target.
-    d_augment: str = "off"
+    # Adaptive is the default: unaugmented, D catches every fake (accuracy 0.94-0.98 on the pole), adaptive holds it
+    # at 0.84-0.85 with the same validation score (README, "AEAI's objective").
+    d_augment: str = "adaptive"
     ada_target: float = 0.6  # Karras et al. 2020's value
     d_beta1: float = 0.5  # Adam's beta1 for D (the GAN practice since DCGAN; beta2 stays 0.999)
     diagnostics_every: int = 10  # aeai: steps between measurements of each term's gradient norm at the decoder
