@@ -14,9 +14,6 @@ from toolkit.errors import UserError
 # out one contiguous arc of azimuths on every grid line, so that whole test intervals are unseen in training
 # (`evaluate --ends test`), which a random split cannot give.
 SPLITS = ("random", "arc")
-# AEAI's L_S (losses.smoothness_loss / excess_smoothness_loss): the paper's mean (dx/dalpha)^2, or its excess over
-# the decoded endpoints' squared distance (the same best path, without pulling the endpoints together).
-SMOOTHNESS = ("paper", "excess")
 D_AUGMENT = ("off", "always", "adaptive")  # how AEAI's discriminator sees augmented images (TrainConfig.d_augment)
 
 # Loss weights and slopes: 0 is allowed (it drops a term), negative or non-finite values are not.
@@ -53,7 +50,6 @@ class TrainConfig:
     lambda_a: float = 1e-3  # adversarial; 0 also drops the discriminator
     lambda_c: float = 1e-3  # cycle consistency (at the paper's 0.01 the decoder drew one blob for every code)
     lambda_s: float = 1e-1  # smoothness
-    smoothness: str = "paper"  # L_S's form (see SMOOTHNESS)
     alpha_grid: int = 0  # 0: one alpha ~ U[0,1] per pair; M > 0: sum over alpha = n/M, n = 0..M (paper's equations)
     # AEAI's discriminator (toolkit.aeai.methods.aeai): the standard remedies for a D that wins outright.
     r1: float = 1.0  # weight of the R1 gradient penalty on real images (Mescheder et al. 2018); 0: none
@@ -116,8 +112,6 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
         if self.alpha_grid < 0:
             raise UserError(f"--alpha-grid must be 0 (random alpha) or a number of steps M >= 1, got {self.alpha_grid}")
-        if self.smoothness not in SMOOTHNESS:
-            raise UserError(f"--smoothness must be one of {', '.join(SMOOTHNESS)}, got '{self.smoothness}'")
         if self.d_augment not in D_AUGMENT:
             raise UserError(f"--d-augment must be one of {', '.join(D_AUGMENT)}, got '{self.d_augment}'")
         if not 0 <= self.ada_target < 1:
@@ -156,7 +150,7 @@ class TrainConfig:
 
 
 # Fields added with a default other than how earlier runs trained: a config.json without the key means this value.
-UNSAVED_BEFORE = {"smoothness": "paper", "d_augment": "off"}
+UNSAVED_BEFORE = {"d_augment": "off"}
 
 DEFAULT_STEPS = 1680  # the pole's 120 epochs; a 58-image object: 1680 epochs, within 1.3x of 3000 steps' test MSE
 SHORT_RUN_STEPS = 500  # fewer steps than this: `toolkit train` warns (120 steps on one object: 1.6x the error)
@@ -199,7 +193,6 @@ OWN_SETTINGS = {
         "lambda_a",
         "lambda_c",
         "lambda_s",
-        "smoothness",
         "alpha_grid",
         "r1",
         "d_augment",

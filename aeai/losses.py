@@ -56,17 +56,6 @@ def smoothness_loss(dx_dalpha: Tensor) -> Tensor:
     return dx_dalpha.float().square().flatten(1).mean(1)
 
 
-def excess_smoothness_loss(dx_dalpha: Tensor, x_from: Tensor, x_to: Tensor) -> Tensor:
-    """`smoothness_loss` less mean (x(1) - x(0))^2, the part of it that only the path's ends decide: (N,).
-
-    Over alpha ~ U[0,1], E ||x'||^2 >= ||x(1) - x(0)||^2 (Jensen), with equality only for the straight path
-    at constant speed. So the excess has the paper's optimum for the path between given ends and is >= 0 in
-    expectation (one draw may be negative), but unlike the paper's term it does not pull the two decoded
-    endpoints towards each other, which fights L_R and blurs the reconstructions.
-    """
-    return smoothness_loss(dx_dalpha) - mean_squared_error(x_from, x_to)
-
-
 def discriminator_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
     """Standard GAN loss for D: real images labelled 1, decoded interpolations 0 (mean over both)."""
     real = F.binary_cross_entropy_with_logits(logits_real.float(), torch.ones_like(logits_real, dtype=torch.float))

@@ -12,7 +12,6 @@ from toolkit.aeai.losses import (
     PerceptualLoss,
     adversarial_loss,
     discriminator_loss,
-    excess_smoothness_loss,
     latent_scale,
     mean_squared_error,
     r1_penalty,
@@ -211,52 +210,3 @@ def test_training_step_logs_each_terms_decoder_gradient_every_few_steps() -> Non
         norms.append(gradient_norms(method.weighted(terms), method.model.decoder))
     assert torch.allclose(norms[1]["grad_L_S"], 2 * norms[0]["grad_L_S"])
     assert torch.allclose(norms[1]["grad_L_R"], norms[0]["grad_L_R"])
-
-
-def test_excess_smoothness_is_zero_on_the_straight_constant_speed_path_and_positive_off_it() -> None:
-    # x(alpha) = (1 - alpha) a + alpha b has x' = b - a at every alpha: no excess over the ends' distance.
-    a, b = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
-    assert excess_smoothness_loss(b - a, a, b).abs().max() < 1e-6
-    # x(alpha) = a + alpha^2 (b - a): same ends, speed 2 alpha |b - a|; E[(2 alpha)^2] = 4/3, so the excess
-    # averaged over alpha is 1/3 of the ends' mean squared distance.
-    alphas = torch.linspace(0, 1, 101, dtype=torch.float64)
-    excess = torch.stack([excess_smoothness_loss(2 * t * (b - a), a, b) for t in alphas]).mean(0)
-    expected = (4 * alphas.square().mean() - 1) * mean_squared_error(a, b)  # 1/3 + 2/300 on this grid
-    assert torch.allclose(excess, expected.float(), rtol=1e-4)
-
-
-def test_excess_smoothness_leaves_the_endpoints_to_the_reconstruction() -> None:
-    # The paper's L_S pulls the two decoded endpoints together: on a straight path its gradient with respect to
-    # the ends is that of their distance. The excess form has none there: only the path's shape is penalised.
-    a, b = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8, requires_grad=True)
-    smoothness_loss(b - a).sum().backward()
-    assert a.grad.abs().sum() > 0
-    a.grad = b.grad = None
-    excess_smoothness_loss(b - a, a, b).sum().backward()
-    assert a.grad.abs().max() < 1e-7 and b.grad.abs().max() < 1e-7
-
-
-def test_aeai_excess_smoothness_is_the_papers_term_less_the_decoded_ends_distance(monkeypatch) -> None:
-    import toolkit.aeai.methods.aeai as module
-
-    seen = []
-
-    def recording(dx, x_from, x_to):
-        seen.append((x_from.detach(), x_to.detach()))
-        return module.excess_smoothness_loss.__wrapped__(dx, x_from, x_to)
-
-    recording.__wrapped__ = excess_smoothness_loss
-    monkeypatch.setattr(module, "excess_smoothness_loss", recording)
-    x = torch.rand(8, 3, 32, 32)
-    values = {}
-    for form in ("paper", "excess"):
-        torch.manual_seed(1)
-        values[form] = aeai(smoothness=form).loss_terms(x)[0]["L_S"]  # same weights, same alpha draws
-    (x_from, x_to) = seen[0]
-    assert x_from.shape == x_to.shape == (4, 3, 32, 32) and (x_from - x_to).abs().max() > 0
-    assert torch.allclose(values["paper"] - values["excess"], mean_squared_error(x_from, x_to).mean(), rtol=1e-4)
-
-
-def test_an_unknown_smoothness_form_is_refused() -> None:
-    with pytest.raises(UserError, match="--smoothness must be one of paper, excess"):
-        TrainConfig(smoothness="sum").validate()

@@ -6,9 +6,7 @@ K alphas per pair (K = 1 random alpha ~ U[0,1], or K = M + 1 grid alphas n/M):
 
   L = mean over pairs of  L_R + lambda_A sum_alpha L_A + lambda_C sum_alpha L_C + lambda_S sum_alpha L_S
 
-every term a per-element mean (toolkit.aeai.losses), the cycle term relative to the codes' scale, and L_S
-either the paper's mean (dx/dalpha)^2 or (`smoothness="excess"`) its excess over the decoded endpoints'
-squared distance, which leaves the endpoints to L_R.
+every term a per-element mean (toolkit.aeai.losses), the cycle term relative to the codes' scale.
 
 The endpoints and the interpolations are decoded in ONE pass, so that the decoder's BatchNorm sees in
 training the same mix it averages into its running statistics for evaluation (two passes gave each its own
@@ -34,7 +32,6 @@ from toolkit.aeai.diffaugment import AdaptiveProbability, diff_augment
 from toolkit.aeai.losses import (
     adversarial_loss,
     discriminator_loss,
-    excess_smoothness_loss,
     latent_scale,
     mean_squared_error,
     r1_penalty,
@@ -148,10 +145,7 @@ class AEAI(Method):
             diagnostics |= {"D_acc_real": acc_real, "D_acc_fake": acc_fake}
         if c.lambda_c > 0:
             terms["L_C"] = per_pair(relative_cycle_loss(z_alpha, self.model.encode(x_alpha), scale))
-        if dx_dalpha is not None and c.smoothness == "excess":
-            ends = x_hat[:n_pairs].repeat_interleave(k, 0), x_hat[n_pairs:].repeat_interleave(k, 0)
-            terms["L_S"] = per_pair(excess_smoothness_loss(dx_dalpha, *ends))
-        elif dx_dalpha is not None:
+        if dx_dalpha is not None:
             terms["L_S"] = per_pair(smoothness_loss(dx_dalpha))
         return terms, diagnostics, x_alpha
 

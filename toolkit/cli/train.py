@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.aeai.config import D_AUGMENT, DEFAULT_LRS, DEFAULT_STEPS, SAMPLE_GRIDS, SMOOTHNESS, SPLITS, TrainConfig
+from toolkit.aeai.config import D_AUGMENT, DEFAULT_LRS, DEFAULT_STEPS, SAMPLE_GRIDS, SPLITS, TrainConfig
 from toolkit.cli.options import DeviceChoice
 from toolkit.cli.progress import console, progress_bar
 from toolkit.errors import UserError
@@ -21,7 +21,6 @@ CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrainConfig)}  # "int", "float | None", ...
 FILE_EXTRAS = ("image_size", "data_path")  # what a run's config.json holds besides the TrainConfig fields
 SplitChoice = StrEnum("SplitChoice", {name: name for name in SPLITS})  # what --split accepts
-SmoothnessChoice = StrEnum("SmoothnessChoice", {name: name for name in SMOOTHNESS})  # what --smoothness accepts
 DAugmentChoice = StrEnum("DAugmentChoice", {name: name for name in D_AUGMENT})  # what --d-augment accepts
 
 
@@ -129,14 +128,6 @@ def train(
     ] = None,
     lambda_s: Annotated[
         float | None, typer.Option(help=f"aeai: weight of the smoothness loss; 0: ablation. Default: {D.lambda_s:g}.")
-    ] = None,
-    smoothness: Annotated[
-        SmoothnessChoice | None,
-        typer.Option(
-            help="aeai: the smoothness loss: paper, mean (dx/dalpha)^2; excess, that less the squared distance "
-            "of the decoded endpoints (the same best path, without pulling the endpoints together). "
-            f"Default: {D.smoothness}."
-        ),
     ] = None,
     alpha_grid: Annotated[
         int | None,
