@@ -56,7 +56,7 @@ class TrainConfig:
     # DiffAugment (translation, cutout) of what D sees, real and fake (Zhao et al. 2020): "off", "always", or
     # "adaptive": each image with a probability p that ADA's controller moves to hold E[sign D(real)] at ada_target.
     # Adaptive is the default: unaugmented, D catches every fake (accuracy 0.94-0.98 on the pole), adaptive holds it
-    # at 0.84-0.85 with the same validation score (README, "AEAI's objective").
+    # at 0.82-0.86 with the same validation score (README, "AEAI's objective"; docs/sweep/pole32-pass6.md).
     d_augment: str = "adaptive"
     ada_target: float = 0.6  # Karras et al. 2020's value
     d_beta1: float = 0.5  # Adam's beta1 for D (the GAN practice since DCGAN; beta2 stays 0.999)

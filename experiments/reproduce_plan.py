@@ -154,7 +154,7 @@ class DatasetSection:
 
     def means(self) -> dict[str, dict[str, float]]:
         """Per name, each score's mean over its seeds (scores that are None are left out)."""
-        return {name: {k: float(np.mean(v)) for k, v in values.items()} for name, values in self.values().items()}
+        return mean_scores(self.values())
 
     def values(self) -> dict[str, dict[str, list[float]]]:
         """Per name (in plan order), each score's values over the seeds."""
@@ -165,6 +165,11 @@ class DatasetSection:
                 if value is not None:
                     row.setdefault(key, []).append(value)
         return table
+
+
+def mean_scores(values: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Per name, each score's mean over its seeds."""
+    return {name: {k: float(np.mean(v)) for k, v in row.items()} for name, row in values.items()}
 
 
 def planned_runs(cfg: ReproduceConfig) -> int:

@@ -26,6 +26,7 @@ from toolkit.experiments.reproduce_plan import (
     ReproduceConfig,
     ablation_worse_on,
     aeai_beaten_by,
+    mean_scores,
 )
 
 
@@ -88,7 +89,7 @@ def verdicts(
     loss counts when the means differ by more than two seed standard deviations (`beyond_noise`)."""
     if "aeai" not in values:
         return ["- AEAI was not run: no verdicts."]
-    means = {name: {k: float(np.mean(v)) for k, v in row.items()} for name, row in values.items()}
+    means = mean_scores(values)
     lines = []
     for name, ratio in unconverged.items():
         lines.append(
