@@ -67,6 +67,17 @@ def test_cycle_loss_cannot_be_met_by_shrinking_the_latent() -> None:
     assert torch.allclose(relative_cycle_loss(z, z, latent_scale(z)), torch.zeros(6))
 
 
+def test_cycle_loss_gradient_does_not_push_the_codes_smaller() -> None:
+    # Invariant in value is not enough: with a detached unit the gradient along the codes' scale c was 2 L / c,
+    # and training shrank the latent 3.6x. With the unit in the graph, d L / d c = 0 at every c.
+    z, z_cycle = torch.randn(6, 8), torch.randn(6, 8)
+    c = torch.tensor(1.0, requires_grad=True)
+    loss = relative_cycle_loss(c * z, c * z_cycle, latent_scale(c * z)).sum()
+    (grad,) = torch.autograd.grad(loss, c)
+    assert loss > 1
+    assert abs(grad) < 1e-5 * loss
+
+
 def test_r1_penalty_is_half_the_squared_input_gradient() -> None:
     # D(x) = w . x has input gradient w for every image: R1 = ||w||^2 / 2, and it trains w.
     w = torch.tensor([3.0, 4.0], requires_grad=True)
