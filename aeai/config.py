@@ -48,7 +48,7 @@ class TrainConfig:
     # AEAI's weights, for its per-element-mean terms: `toolkit sweep` on the pole (32 px, 40 epochs, validation
     # intervals) from the paper's 0.01, 0.01, 0.1 (README, "AEAI's objective"); 0 drops a term (an ablation).
     lambda_a: float = 1e-3  # adversarial; 0 also drops the discriminator
-    lambda_c: float = 1e-3  # cycle consistency (at the paper's 0.01 the decoder drew one blob for every code)
+    lambda_c: float = 1e-3  # cycle consistency (0.01 ties it and reconstructs worse: docs/sweep/pole32-pass7.md)
     lambda_s: float = 1e-1  # smoothness
     alpha_grid: int = 0  # 0: one alpha ~ U[0,1] per pair; M > 0: sum over alpha = n/M, n = 0..M (paper's equations)
     # AEAI's discriminator (toolkit.aeai.methods.aeai): the standard remedies for a D that wins outright.
