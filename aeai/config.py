@@ -49,7 +49,7 @@ class TrainConfig:
     # intervals) from the paper's 0.01, 0.01, 0.1 (README, "AEAI's objective"); 0 drops a term (an ablation).
     lambda_a: float = 1e-3  # adversarial; 0 also drops the discriminator
     lambda_c: float = 1e-3  # cycle consistency (0.01 ties it and reconstructs worse: docs/sweep/pole32-pass7.md)
-    lambda_s: float = 1e-1  # smoothness
+    lambda_s: float = 5e-2  # smoothness (0.1 ties it on validation and reconstructs 1.3x worse: pass 7)
     alpha_grid: int = 0  # 0: one alpha ~ U[0,1] per pair; M > 0: sum over alpha = n/M, n = 0..M (paper's equations)
     # AEAI's discriminator (toolkit.aeai.methods.aeai): the standard remedies for a D that wins outright.
     r1: float = 1.0  # weight of the R1 gradient penalty on real images (Mescheder et al. 2018); 0: none

@@ -108,7 +108,8 @@ def test_shards_partition_the_grid() -> None:
 
 
 def test_coordinate_search_finds_the_best_of_a_known_score() -> None:
-    cfg = SweepConfig(knobs=(parse_grid("lambda_a=1e-3:1e1"), parse_grid("lambda_s=0,0.01,0.1,1")))
+    knobs = (parse_grid("lambda_a=1e-3:1e1"), parse_grid("lambda_s=0,0.01,0.1,1"))
+    cfg = SweepConfig(knobs=knobs, fixed={"lambda_s": 0.1})  # the search starts from the fixed value
     calls = []
 
     def score(values: dict) -> float:  # lowest at lambda_a = 1, lambda_s = 0.01
@@ -120,7 +121,7 @@ def test_coordinate_search_finds_the_best_of_a_known_score() -> None:
     assert best == {"lambda_a": 1.0, "lambda_s": 0.01}
     # (lambda_a 1, lambda_s 0.1) was scored with the first knob: nothing is scored twice
     assert len(calls) == len(tried) == 5 + 4 - 1 < planned_count(cfg)
-    assert all(p["lambda_s"] == 0.1 for p in calls[:5])  # lambda_a first, lambda_s at its default
+    assert all(p["lambda_s"] == 0.1 for p in calls[:5])  # lambda_a first, lambda_s where it starts
     assert all(p["lambda_a"] == 1.0 for p in calls[5:])  # then lambda_s, lambda_a at its best
 
     # A knob whose grid holds the current best value does not score it again; an unscorable run loses.
