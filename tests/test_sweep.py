@@ -196,7 +196,7 @@ def test_two_shards_then_join_write_the_report_and_a_rerun_trains_nothing(tmp_pa
     assert command == report["best"]["command"]
     params = parse_train(command)
     best = rows[0]["values"]["lambda_s"]
-    assert params["data"] == data and params["lambda_s"] == (None if best == 0.1 else best)  # 0.1: the default
+    assert params["data"] == data and params["lambda_s"] == (None if best == TrainConfig().lambda_s else best)
     assert params["width"] == 4 and params["latent"] == 8 and params["epochs"] == 1 and params["split"] == "arc"
 
     # The coordinate search over the same grid finds the same runs: nothing trains.

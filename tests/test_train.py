@@ -49,7 +49,8 @@ def test_run_directory_explains_itself(tiny_dataset: Path, tmp_path: Path) -> No
     result = train(tiny(tiny_dataset, sample_every=1), run)
     assert result.epoch == 2 and not result.interrupted
     config = json.loads((run / "config.json").read_text())
-    assert config["image_size"] == 32 and config["lambda_s"] == TrainConfig().lambda_s and Path(config["data_path"]).is_absolute()
+    assert config["image_size"] == 32 and config["lambda_s"] == TrainConfig().lambda_s
+    assert Path(config["data_path"]).is_absolute()
     split = json.loads((run / "split.json").read_text())
     assert sorted(split["train"] + split["test"]) == list(range(16)) and len(split["test"]) == 3
     lines = metrics(run)
